@@ -1,0 +1,311 @@
+"""Building outgoing RFC 5322 messages and parsing incoming ones.
+
+Parsing never raises on bad input: malformed MIME, 8-bit garbage and broken headers degrade to
+best-effort text (a mail server must store what it accepted). Building refuses anything that
+could inject a header: every header value is checked for line breaks before it is set.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html as html_lib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import format_datetime, getaddresses, make_msgid, parsedate_to_datetime
+
+from agentpost.domain.addresses import Address, has_line_break
+
+PREVIEW_CHARS = 500
+_MSGID_RE = re.compile(r"<[^<>\s]+>")
+_TAG_RE = re.compile(r"<[^>]*>")
+_SPACE_RE = re.compile(r"[ \t]+")
+
+
+class MimeError(ValueError):
+    """Input that cannot become a message; ``field`` names the offending part."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInput:
+    """An attachment as a sender supplies it; content is decoded bytes."""
+
+    filename: str
+    content: bytes
+    content_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    filename: str
+    content_type: str
+    size: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"filename": self.filename, "contentType": self.content_type, "size": self.size}
+
+
+@dataclass(slots=True)
+class ParsedMessage:
+    """The indexed view of a message; the raw bytes stay the source of truth."""
+
+    message_id: str
+    subject: str
+    from_addr: Address
+    to: list[Address]
+    cc: list[Address]
+    reply_to: list[Address]
+    date: datetime
+    in_reply_to: str | None
+    references: list[str]
+    text: str
+    html: str
+    attachments: list[AttachmentInfo] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def preview(self) -> str:
+        body = self.text or html_to_text(self.html)
+        return _SPACE_RE.sub(" ", body).strip()[:PREVIEW_CHARS]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """Everything needed to build a message; validated by ``build_message``."""
+
+    sender: Address
+    to: list[Address]
+    subject: str
+    text: str = ""
+    html: str = ""
+    cc: list[Address] = field(default_factory=list)
+    reply_to: list[Address] = field(default_factory=list)
+    in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
+    attachments: list[AttachmentInput] = field(default_factory=list)
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+def decode_attachment(content: str, encoding: str | None, *, field_name: str) -> bytes:
+    """Decode an API attachment: base64 when ``encoding`` says so, else UTF-8 text."""
+    enc = (encoding or "utf-8").lower()
+    if enc == "base64":
+        try:
+            return base64.b64decode(content.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError) as exc:
+            raise MimeError(f"{field_name} is not valid base64", field_name) from exc
+    if enc in ("utf-8", "utf8", "text"):
+        return content.encode("utf-8")
+    raise MimeError(f"{field_name}: encoding must be 'base64' or 'utf-8'", field_name)
+
+
+def normalize_message_id(value: str | None) -> str | None:
+    """Return the first ``<id>`` in value, adding brackets to a bare id; None when empty."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    found = _MSGID_RE.search(value)
+    if found:
+        return found.group(0)
+    if any(ch.isspace() for ch in value) or has_line_break(value):
+        return None
+    return f"<{value}>"
+
+
+def split_references(value: str | list[str] | None) -> list[str]:
+    """All message ids of a References header (or a list of them), in order."""
+    if value is None:
+        return []
+    text = " ".join(value) if isinstance(value, list) else value
+    found = _MSGID_RE.findall(text)
+    if found:
+        return found
+    return [f"<{part}>" for part in text.split() if "@" in part]
+
+
+def new_message_id(domain: str) -> str:
+    return make_msgid(domain=domain)
+
+
+def _check_header(value: str, field_name: str) -> None:
+    if has_line_break(value):
+        raise MimeError(f"{field_name} must not contain line breaks", field_name)
+
+
+def build_message(out: OutgoingMessage, *, message_id: str, date: datetime) -> EmailMessage:
+    """Build the RFC 5322 message. Raises MimeError for header-unsafe input."""
+    _check_header(out.subject, "subject")
+    for name, value in out.extra_headers.items():
+        _check_header(value, name)
+    for ref in [message_id, out.in_reply_to or "", *out.references]:
+        _check_header(ref, "references")
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = out.sender.formatted()
+    msg["To"] = ", ".join(a.formatted() for a in out.to)
+    if out.cc:
+        msg["Cc"] = ", ".join(a.formatted() for a in out.cc)
+    if out.reply_to:
+        msg["Reply-To"] = ", ".join(a.formatted() for a in out.reply_to)
+    msg["Subject"] = out.subject
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    if out.in_reply_to:
+        msg["In-Reply-To"] = out.in_reply_to
+    if out.references:
+        msg["References"] = " ".join(out.references)
+    for name, value in out.extra_headers.items():
+        msg[name] = value
+    msg.set_content(out.text)
+    if out.html:
+        msg.add_alternative(out.html, subtype="html")
+    for att in out.attachments:
+        maintype, _, subtype = att.content_type.partition("/")
+        msg.add_attachment(
+            att.content,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=att.filename,
+        )
+    return msg
+
+
+def parse_message(raw: bytes, *, fallback_date: datetime | None = None) -> ParsedMessage:
+    """Parse raw bytes into the indexed view. Never raises on malformed input."""
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    text, html, attachments = _walk_parts(msg)
+    return ParsedMessage(
+        message_id=normalize_message_id(_header(msg, "Message-ID")) or "",
+        subject=_header(msg, "Subject"),
+        from_addr=(_addresses(msg, "From") or [Address(address="")])[0],
+        to=_addresses(msg, "To"),
+        cc=_addresses(msg, "Cc"),
+        reply_to=_addresses(msg, "Reply-To"),
+        date=_date(msg, fallback_date),
+        in_reply_to=normalize_message_id(_header(msg, "In-Reply-To")),
+        references=split_references(_header(msg, "References")),
+        text=text,
+        html=html,
+        attachments=attachments,
+    )
+
+
+def _header(msg: Message, name: str) -> str:
+    try:
+        value = msg.get(name)
+    except Exception:  # a malformed header must not lose the message
+        value = msg.get_all(name, failobj=[""])[0] if hasattr(msg, "get_all") else ""
+    if value is None:
+        return ""
+    text = str(value)
+    return " ".join(text.split()) if has_line_break(text) else text.strip()
+
+
+def _addresses(msg: Message, name: str) -> list[Address]:
+    value = _header(msg, name)
+    if not value:
+        return []
+    try:
+        pairs = getaddresses([value])
+    except Exception:
+        return []
+    return [Address(address=a.strip(), name=n.strip()) for n, a in pairs if a and "@" in a]
+
+
+def _date(msg: Message, fallback: datetime | None) -> datetime:
+    value = _header(msg, "Date")
+    try:
+        parsed = parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is None:
+        return fallback or datetime.now(UTC)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _walk_parts(msg: Message) -> tuple[str, str, list[AttachmentInfo]]:
+    text_parts: list[str] = []
+    html_parts: list[str] = []
+    attachments: list[AttachmentInfo] = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        try:
+            disposition = part.get_content_disposition()
+            filename = part.get_filename()
+        except Exception:
+            disposition, filename = None, None
+        if disposition == "attachment" or filename or not ctype.startswith("text/"):
+            payload = _payload_bytes(part)
+            attachments.append(
+                AttachmentInfo(
+                    filename=filename or "unnamed", content_type=ctype, size=len(payload)
+                )
+            )
+        elif ctype == "text/html":
+            html_parts.append(_payload_text(part))
+        else:
+            text_parts.append(_payload_text(part))
+    return "\n".join(text_parts), "\n".join(html_parts), attachments
+
+
+def _payload_bytes(part: Message) -> bytes:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if isinstance(payload, bytes):
+        return payload
+    raw = part.get_payload()
+    return raw.encode("utf-8", "replace") if isinstance(raw, str) else b""
+
+
+def _payload_text(part: Message) -> str:
+    data = _payload_bytes(part)
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return data.decode(charset, errors="replace")
+    except LookupError:  # an unknown charset name
+        return data.decode("utf-8", errors="replace")
+
+
+def attachment_bytes(raw: bytes, index: int) -> tuple[AttachmentInfo, bytes] | None:
+    """The ``index``-th attachment (in parse order) of a raw message, or None."""
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    position = 0
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        try:
+            disposition = part.get_content_disposition()
+            filename = part.get_filename()
+        except Exception:
+            disposition, filename = None, None
+        if disposition == "attachment" or filename or not ctype.startswith("text/"):
+            if position == index:
+                payload = _payload_bytes(part)
+                info = AttachmentInfo(filename or "unnamed", ctype, len(payload))
+                return info, payload
+            position += 1
+    return None
+
+
+def html_to_text(value: str) -> str:
+    """A plain rendering of HTML for previews and search; not a sanitizer."""
+    if not value:
+        return ""
+    without_tags = _TAG_RE.sub(" ", value)
+    return html_lib.unescape(_SPACE_RE.sub(" ", without_tags)).strip()

@@ -1,0 +1,1 @@
+"""Use cases. Each public call owns one transaction and publishes its events after commit."""

@@ -1,0 +1,66 @@
+"""The service context: settings, database, event bus and key hasher, built once at startup."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentpost.config import Settings
+from agentpost.services.events import EventBus
+from agentpost.storage.engine import Database
+from agentpost.storage.migrate import upgrade_to_head
+
+SECRET_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
+
+
+class KeyHasher:
+    """Keyed hashes (HMAC-SHA256) of API keys: fast enough for every request, useless to a
+    thief of the database alone."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def hash(self, key: str) -> str:
+        return hmac.new(self._secret, key.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def new_key(prefix: str) -> str:
+    """``ak_``/``ok_``/``mk_`` followed by 48 hex characters (24 random bytes)."""
+    return f"{prefix}{secrets.token_hex(24)}"
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    events: EventBus
+    keys: KeyHasher
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The hashing secret: from settings, else a 0600 file in the data dir made on first use."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode("utf-8")
+    path: Path = settings.data_dir / SECRET_FILE
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode("utf-8")
+
+
+async def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
+    db = Database(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    if migrate:
+        await upgrade_to_head(db)
+    return AppContext(
+        settings=settings, db=db, events=EventBus(), keys=KeyHasher(load_secret(settings))
+    )

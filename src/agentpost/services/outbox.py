@@ -1,0 +1,223 @@
+"""Sending: validate, build, and store a message with its Sent copy and delivery rows.
+
+One transaction holds the blob, the sender's Sent copy, a delivery row per recipient and the
+local recipients' INBOX copies: a failure anywhere leaves none of them. External recipients
+are recorded as ``queued`` for the delivery worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from email import policy
+from typing import Any
+
+from agentpost.domain.addresses import Address, AddressError, dedupe, normalize, parse_address_list
+from agentpost.domain.folders import INBOX, SENT
+from agentpost.domain.mime import (
+    AttachmentInput,
+    MimeError,
+    OutgoingMessage,
+    build_message,
+    new_message_id,
+    normalize_message_id,
+    parse_message,
+    split_references,
+)
+from agentpost.errors import HeaderInjection, InvalidInput, PayloadTooLarge
+from agentpost.services.accounts import now_utc
+from agentpost.services.context import AppContext
+from agentpost.services.inbox import new_mail_event
+from agentpost.services.store import StoredCopy, store_copy
+from agentpost.storage.records import AgentRecord
+from agentpost.storage.repositories import accounts as account_repo
+from agentpost.storage.repositories import messages as message_repo
+
+MAX_RECIPIENTS = 100
+QUEUED_NOTE = (
+    "external recipients are queued: this server stores them for the delivery worker, "
+    "which sends once an SMTP configuration is set up"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    to: str | list[str]
+    subject: str
+    text: str = ""
+    html: str = ""
+    cc: str | list[str] | None = None
+    bcc: str | list[str] | None = None
+    reply_to: str | list[str] | None = None
+    in_reply_to: str | None = None
+    references: str | list[str] | None = None
+    attachments: list[AttachmentInput] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientStatus:
+    address: str
+    kind: str  # local | external
+    status: str  # delivered | queued | failed
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"address": self.address, "kind": self.kind, "status": self.status}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    message_id: str
+    uid: int
+    folder: str
+    sender: str
+    recipients: list[RecipientStatus]
+
+    @property
+    def status(self) -> str:
+        if any(r.status == "queued" for r in self.recipients):
+            return "queued"
+        if all(r.status == "failed" for r in self.recipients):
+            return "failed"
+        return "delivered"
+
+    @property
+    def note(self) -> str | None:
+        return QUEUED_NOTE if self.status == "queued" else None
+
+
+def _addresses(value: str | list[str] | None, name: str) -> list[Address]:
+    try:
+        return parse_address_list(value, field=name)
+    except AddressError as exc:
+        raise InvalidInput(str(exc), field=name) from exc
+
+
+def display_name(agent: AgentRecord) -> str:
+    configured = agent.metadata.get("displayName")
+    return configured if isinstance(configured, str) and configured.strip() else agent.name
+
+
+def _outgoing(agent: AgentRecord, req: SendRequest) -> tuple[OutgoingMessage, list[Address]]:
+    to = _addresses(req.to, "to")
+    cc = _addresses(req.cc, "cc")
+    bcc = _addresses(req.bcc, "bcc")
+    if not to:
+        raise InvalidInput("to must name at least one recipient", field="to")
+    if not isinstance(req.subject, str) or not req.subject.strip():
+        raise InvalidInput("subject is required", field="subject")
+    envelope = dedupe([*to, *cc, *bcc])
+    if len(envelope) > MAX_RECIPIENTS:
+        raise InvalidInput(f"at most {MAX_RECIPIENTS} recipients per message", field="to")
+    in_reply_to = req.in_reply_to and normalize_message_id(req.in_reply_to)
+    if req.in_reply_to and not in_reply_to:
+        raise InvalidInput("inReplyTo must be a Message-ID such as <id@host>", field="inReplyTo")
+    out = OutgoingMessage(
+        sender=Address(address=agent.address, name=display_name(agent)),
+        to=to,
+        cc=cc,
+        reply_to=_addresses(req.reply_to, "replyTo"),
+        subject=req.subject,
+        text=req.text or "",
+        html=req.html or "",
+        in_reply_to=in_reply_to or None,
+        references=split_references(req.references),
+        attachments=list(req.attachments),
+    )
+    return out, envelope
+
+
+def render(ctx: AppContext, agent: AgentRecord, req: SendRequest) -> tuple[bytes, list[Address]]:
+    """Validate and build the raw message; returns it with the envelope recipients."""
+    out, envelope = _outgoing(agent, req)
+    try:
+        msg = build_message(out, message_id=new_message_id(ctx.settings.domain), date=now_utc())
+    except MimeError as exc:
+        raise HeaderInjection(str(exc), field=exc.field) from exc
+    raw = msg.as_bytes(policy=policy.SMTP)
+    if len(raw) > ctx.settings.max_message_bytes:
+        raise PayloadTooLarge(
+            f"the message is {len(raw)} bytes; the limit is {ctx.settings.max_message_bytes}"
+        )
+    return raw, envelope
+
+
+async def submit_message(ctx: AppContext, agent: AgentRecord, req: SendRequest) -> SendResult:
+    """Send ``req`` as ``agent``: Sent copy, local deliveries and queued external rows."""
+    raw, envelope = render(ctx, agent, req)
+    return await store_outgoing(ctx, agent, raw, envelope)
+
+
+async def store_outgoing(
+    ctx: AppContext, agent: AgentRecord, raw: bytes, envelope: list[Address]
+) -> SendResult:
+    """Store an already-built message (API send or SMTP submission) and deliver locally."""
+    now = now_utc()
+    parsed = await asyncio.to_thread(parse_message, raw, fallback_date=now)
+    local_domain = ctx.settings.domain
+    statuses: list[RecipientStatus] = []
+    copies: list[StoredCopy] = []
+    async with ctx.db.write() as conn:
+        blob_id = await message_repo.insert_blob(conn, raw)
+        sent = await store_copy(
+            conn,
+            ctx.db.dialect,
+            agent_id=agent.id,
+            folder=SENT,
+            blob_id=blob_id,
+            size=len(raw),
+            parsed=parsed,
+            received_at=now,
+            seen=True,
+            direction="out",
+        )
+        locals_ = [a.address for a in envelope if a.domain == local_domain]
+        found = {a.address: a for a in await account_repo.agents_by_addresses(conn, locals_)}
+        for rcpt in envelope:
+            if rcpt.domain != local_domain:
+                statuses.append(RecipientStatus(rcpt.address, "external", "queued"))
+                continue
+            target = found.get(normalize(rcpt.address))
+            if target is None:
+                raise InvalidInput(
+                    f"{rcpt.address} is not an agent on this server; list_agents shows them",
+                    field="to",
+                )
+            if target.used_bytes + len(raw) > ctx.settings.mailbox_quota_bytes:
+                statuses.append(RecipientStatus(rcpt.address, "local", "failed", "mailbox full"))
+                continue
+            copies.append(
+                await store_copy(
+                    conn,
+                    ctx.db.dialect,
+                    agent_id=target.id,
+                    folder=INBOX,
+                    blob_id=blob_id,
+                    size=len(raw),
+                    parsed=parsed,
+                    received_at=now,
+                    seen=False,
+                    direction="in",
+                )
+            )
+            statuses.append(RecipientStatus(rcpt.address, "local", "delivered"))
+        await message_repo.insert_deliveries(
+            conn,
+            message_row_id=sent.row_id,
+            agent_id=agent.id,
+            items=[(s.address, s.kind, s.status) for s in statuses],
+            now=now,
+        )
+    ctx.events.publish_all(
+        [new_mail_event(c, parsed.subject, agent.address, parsed.message_id) for c in copies]
+    )
+    return SendResult(
+        message_id=parsed.message_id,
+        uid=sent.uid,
+        folder=SENT,
+        sender=agent.address,
+        recipients=statuses,
+    )

@@ -1,0 +1,95 @@
+"""Folders and their UID counters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentpost.storage.records import FolderRecord
+from agentpost.storage.tables import folders, messages
+
+
+def _folder(row: RowMapping) -> FolderRecord:
+    return FolderRecord(
+        id=int(row["id"]),
+        agent_id=row["agent_id"],
+        name=row["name"],
+        special_use=row["special_use"],
+        uid_next=int(row["uid_next"]),
+        uid_validity=int(row["uid_validity"]),
+    )
+
+
+async def insert_folder(
+    conn: AsyncConnection,
+    *,
+    agent_id: str,
+    name: str,
+    special_use: str | None,
+    uid_validity: int,
+    now: datetime,
+) -> FolderRecord:
+    result = await conn.execute(
+        insert(folders)
+        .values(
+            agent_id=agent_id,
+            name=name,
+            special_use=special_use,
+            uid_next=1,
+            uid_validity=uid_validity,
+            created_at=now,
+        )
+        .returning(*folders.c)
+    )
+    return _folder(result.mappings().one())
+
+
+async def folder_by_name(conn: AsyncConnection, agent_id: str, name: str) -> FolderRecord | None:
+    result = await conn.execute(
+        select(folders).where(folders.c.agent_id == agent_id, folders.c.name == name)
+    )
+    row = result.mappings().first()
+    return _folder(row) if row else None
+
+
+async def folder_by_name_ci(conn: AsyncConnection, agent_id: str, name: str) -> FolderRecord | None:
+    """Case-insensitive lookup, used only to refuse names that differ just by case."""
+    result = await conn.execute(
+        select(folders).where(
+            folders.c.agent_id == agent_id, func.lower(folders.c.name) == name.lower()
+        )
+    )
+    row = result.mappings().first()
+    return _folder(row) if row else None
+
+
+async def list_folders(conn: AsyncConnection, agent_id: str) -> list[FolderRecord]:
+    result = await conn.execute(
+        select(folders).where(folders.c.agent_id == agent_id).order_by(folders.c.id)
+    )
+    return [_folder(r) for r in result.mappings()]
+
+
+async def folder_counts(conn: AsyncConnection, agent_id: str) -> dict[int, tuple[int, int]]:
+    """folder id → (total, unseen) for every non-empty folder of an agent."""
+    unseen = func.sum(func.cast(messages.c.seen == False, messages.c.uid.type))  # noqa: E712
+    result = await conn.execute(
+        select(messages.c.folder_id, func.count(), unseen)
+        .where(messages.c.agent_id == agent_id)
+        .group_by(messages.c.folder_id)
+    )
+    return {int(fid): (int(total), int(unseen or 0)) for fid, total, unseen in result}
+
+
+async def allocate_uid(conn: AsyncConnection, folder_id: int) -> int:
+    """Take the folder's next UID; the UPDATE's row lock makes it safe across processes."""
+    result = await conn.execute(
+        update(folders)
+        .where(folders.c.id == folder_id)
+        .values(uid_next=folders.c.uid_next + 1)
+        .returning(folders.c.uid_next)
+    )
+    return int(result.scalar_one()) - 1

@@ -1,0 +1,136 @@
+"""Full-text search, per dialect: SQLite FTS5 or PostgreSQL tsvector.
+
+Both index four fields: the sender, the recipients, the subject and the body. Queries match
+word prefixes, so ``alice`` finds ``alice@example.com`` and ``invoic`` finds ``invoices``.
+User text never reaches the query syntax unescaped: it is split into word tokens first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnClause, ColumnElement, literal_column, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentpost.storage.tables import messages
+
+_TOKEN_RE = re.compile(r"\w+", re.UNICODE)
+MAX_INDEXED_BODY = 200_000  # characters of body text indexed per message
+MAX_TOKENS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class SearchDocument:
+    from_text: str
+    to_text: str
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextCriteria:
+    """Word-prefix criteria per field; all given fields must match (AND)."""
+
+    from_: str | None = None
+    to: str | None = None
+    subject: str | None = None
+    text: str | None = None
+
+    def is_empty(self) -> bool:
+        return not any((self.from_, self.to, self.subject, self.text))
+
+
+def tokens(value: str) -> list[str]:
+    return _TOKEN_RE.findall(value.lower())[:MAX_TOKENS]
+
+
+def _words(value: str) -> str:
+    # Addresses and punctuation become plain words, the same on both dialects.
+    return " ".join(_TOKEN_RE.findall(value))
+
+
+async def index_message(
+    conn: AsyncConnection, dialect: str, message_row_id: int, doc: SearchDocument
+) -> None:
+    params = {
+        "id": message_row_id,
+        "f": _words(doc.from_text),
+        "t": _words(doc.to_text),
+        "s": doc.subject,
+        "b": doc.body[:MAX_INDEXED_BODY],
+    }
+    if dialect == "sqlite":
+        await conn.execute(
+            text(
+                "INSERT INTO messages_fts(rowid, from_text, to_text, subject, body) "
+                "VALUES (:id, :f, :t, :s, :b)"
+            ),
+            params,
+        )
+    else:
+        await conn.execute(
+            text(
+                "UPDATE messages SET search_vector = "
+                "setweight(to_tsvector('simple', :f), 'A') || "
+                "setweight(to_tsvector('simple', :t), 'B') || "
+                "setweight(to_tsvector('simple', :s), 'C') || "
+                "setweight(to_tsvector('simple', :b), 'D') WHERE id = :id"
+            ),
+            params,
+        )
+
+
+async def unindex_messages(conn: AsyncConnection, dialect: str, row_ids: list[int]) -> None:
+    if dialect != "sqlite" or not row_ids:
+        return  # on PostgreSQL the vector lives in the row and goes with it
+    for start in range(0, len(row_ids), 500):
+        chunk = row_ids[start : start + 500]
+        marks = ",".join(str(int(i)) for i in chunk)
+        await conn.execute(text(f"DELETE FROM messages_fts WHERE rowid IN ({marks})"))  # noqa: S608
+
+
+def match_clause(dialect: str, criteria: TextCriteria) -> ColumnElement[bool] | None:
+    """A WHERE clause restricting ``messages`` to rows matching the text criteria."""
+    if dialect == "sqlite":
+        return _fts5_clause(criteria)
+    return _tsquery_clause(criteria)
+
+
+def _fts5_clause(criteria: TextCriteria) -> ColumnElement[bool] | None:
+    parts: list[str] = []
+    for columns, value in (
+        ("from_text", criteria.from_),
+        ("to_text", criteria.to),
+        ("subject", criteria.subject),
+        ("{subject body}", criteria.text),
+    ):
+        for token in tokens(value or ""):
+            parts.append(f'{columns} : "{token}"*')
+    if not parts:
+        return None
+    query = " AND ".join(parts)
+    return messages.c.id.in_(
+        text("SELECT rowid FROM messages_fts WHERE messages_fts MATCH :fts_query").bindparams(
+            fts_query=query
+        )
+    )
+
+
+def _tsquery_clause(criteria: TextCriteria) -> ColumnElement[bool] | None:
+    parts: list[str] = []
+    for weights, value in (
+        ("A", criteria.from_),
+        ("B", criteria.to),
+        ("C", criteria.subject),
+        ("CD", criteria.text),
+    ):
+        for token in tokens(value or ""):
+            parts.append(f"{token}:*{weights}")
+    if not parts:
+        return None
+    vector: ColumnClause[Any] = literal_column("messages.search_vector")
+    return vector.op("@@")(
+        text("to_tsquery('simple', :ts_query)").bindparams(ts_query=" & ".join(parts))
+    )

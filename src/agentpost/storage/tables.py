@@ -1,0 +1,138 @@
+"""Table definitions (SQLAlchemy Core), shared by the repositories and the migrations.
+
+Raw RFC 5322 bytes live in ``message_blobs``, apart from the parsed and indexed fields in
+``messages``, so listing and searching never drag message bodies through memory.
+Full-text search is dialect-specific and set up by the migrations: an FTS5 table
+``messages_fts`` on SQLite, a ``search_vector`` tsvector column with a GIN index on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# BigInteger primary keys become INTEGER (rowid aliases) on SQLite thanks to the variant.
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+server_state = Table(
+    "server_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+owners = Table(
+    "owners",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("email", String(320), nullable=True),
+    Column("key_hash", String(64), nullable=True, unique=True),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner_id", String(36), ForeignKey("owners.id"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("name_key", String(64), nullable=False, unique=True),
+    Column("address", String(320), nullable=False, unique=True),
+    Column("role", String(32), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("metadata", JSON, nullable=False),
+    Column("persistent", Boolean, nullable=False, default=False),
+    # Kept up to date on every store and expunge so the RCPT quota check is one row read.
+    Column("used_bytes", BigInteger, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("last_activity_at", DateTime(timezone=True), nullable=True),
+)
+
+folders = Table(
+    "folders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("agent_id", String(36), ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("special_use", String(16), nullable=True),
+    # IMAP semantics (RFC 3501 §2.3.1.1): UIDs only grow within a UIDVALIDITY epoch.
+    Column("uid_next", Integer, nullable=False, default=1),
+    Column("uid_validity", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("agent_id", "name", name="uq_folders_agent_name"),
+)
+
+message_blobs = Table(
+    "message_blobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("raw", LargeBinary, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("agent_id", String(36), ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("folder_id", Id, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    Column("uid", Integer, nullable=False),
+    Column("blob_id", Id, ForeignKey("message_blobs.id"), nullable=False),
+    Column("message_id", String(998), nullable=False),
+    Column("in_reply_to", String(998), nullable=True),
+    Column("references", Text, nullable=True),
+    Column("thread_id", String(998), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("from_addr", String(320), nullable=False),
+    Column("from_name", Text, nullable=False),
+    Column("to_addrs", JSON, nullable=False),
+    Column("cc_addrs", JSON, nullable=False),
+    Column("reply_to", JSON, nullable=False),
+    Column("date", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("flags", JSON, nullable=False),
+    Column("seen", Boolean, nullable=False, default=False),
+    Column("attachments", JSON, nullable=False),
+    Column("preview", Text, nullable=False),
+    Column("direction", String(8), nullable=False),
+    UniqueConstraint("folder_id", "uid", name="uq_messages_folder_uid"),
+    Index("ix_messages_agent_folder_uid", "agent_id", "folder_id", "uid"),
+    Index("ix_messages_agent_thread", "agent_id", "thread_id"),
+    Index("ix_messages_agent_message_id", "agent_id", "message_id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_row_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("agent_id", String(36), ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_deliveries_status", "status"),
+    Index("ix_deliveries_message", "message_row_id"),
+)
