@@ -102,22 +102,26 @@ async def ensure_bootstrap(ctx: AppContext) -> str | None:
         return key
 
 
-_last_touch: dict[str, float] = {}
-
-
 async def authenticate(ctx: AppContext, token: str) -> Principal:
     """Resolve a bearer key. Raises Unauthenticated for anything unknown."""
     token = token.strip()
     if not token:
         raise Unauthenticated("missing API key: send Authorization: Bearer <key>")
-    digest = ctx.keys.hash(token)
+    principal = await _lookup_principal(ctx, ctx.keys.hash(token), token[:3])
+    if principal is None:
+        raise Unauthenticated("invalid API key")
+    if principal.agent is not None:
+        await _touch(ctx, principal.agent.id)
+    return principal
+
+
+async def _lookup_principal(ctx: AppContext, digest: str, prefix: str) -> Principal | None:
     async with ctx.db.read() as conn:
-        if token.startswith("ak_"):
+        if prefix == "ak_":
             agent = await repo.agent_by_key_hash(conn, digest)
             if agent is not None:
-                await _touch(ctx, agent.id)
                 return Principal(PrincipalKind.agent, agent.owner_id, agent)
-        elif token.startswith("ok_"):
+        elif prefix == "ok_":
             owner = await repo.owner_by_key_hash(conn, digest)
             if owner is not None:
                 return Principal(PrincipalKind.owner, owner.id)
@@ -126,15 +130,15 @@ async def authenticate(ctx: AppContext, token: str) -> Principal:
             default = await repo.default_owner(conn)
             if default is not None:
                 return Principal(PrincipalKind.admin, default.id)
-    raise Unauthenticated("invalid API key")
+    return None
 
 
 async def _touch(ctx: AppContext, agent_id: str) -> None:
     # Activity feeds inactive-agent cleanup; once a minute per agent is plenty.
     now = time.monotonic()
-    if now - _last_touch.get(agent_id, 0.0) < ACTIVITY_THROTTLE_SECONDS:
+    if now - ctx.last_activity.get(agent_id, 0.0) < ACTIVITY_THROTTLE_SECONDS:
         return
-    _last_touch[agent_id] = now
+    ctx.last_activity[agent_id] = now
     async with ctx.db.write() as conn:
         await repo.touch_agent(conn, agent_id, now_utc())
 

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentpost.config import Settings
@@ -39,6 +39,8 @@ class AppContext:
     db: Database
     events: EventBus
     keys: KeyHasher
+    # agent id → monotonic time of the last recorded activity (throttles writes).
+    last_activity: dict[str, float] = field(default_factory=dict)
 
     async def close(self) -> None:
         await self.db.dispose()
