@@ -94,12 +94,7 @@ async def admin(ctx: AppContext) -> Principal:
 
 
 async def admin_principal(context: AppContext) -> Principal:
-    from agentpost.storage.repositories import accounts as repo
-
-    async with context.db.read() as conn:
-        owner = await repo.default_owner(conn)
-    assert owner is not None
-    return Principal(accounts.PrincipalKind.admin, owner.id)
+    return await accounts.admin_principal(context)
 
 
 async def make_agent(context: AppContext, name: str) -> tuple[AgentRecord, str]:

@@ -44,9 +44,14 @@ class Address:
         return {"name": self.name, "address": self.address}
 
 
+# CR, LF and NUL, plus every other character ``str.splitlines`` breaks on: Python's email
+# package refuses header values containing any of them, so they must be caught as input errors.
+_LINE_BREAKS = frozenset("\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
 def has_line_break(value: str) -> bool:
-    """True when a value would break out of its header line (CR, LF or NUL)."""
-    return any(ch in value for ch in "\r\n\x00")
+    """True when a value would break out of its header line (CR, LF, NUL or a Unicode break)."""
+    return not _LINE_BREAKS.isdisjoint(value)
 
 
 def is_valid_address(address: str) -> bool:

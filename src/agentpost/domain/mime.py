@@ -11,6 +11,7 @@ import base64
 import binascii
 import html as html_lib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -24,6 +25,9 @@ PREVIEW_CHARS = 500
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 _TAG_RE = re.compile(r"<[^>]*>")
 _SPACE_RE = re.compile(r"[ \t]+")
+_HTML_SPACE_RE = re.compile(r"[ \t\r\n\f]+")  # whitespace is insignificant in HTML source
+_NEWLINE_RE = re.compile(r"\r\n?")
+_FIELD_NAME_RE = re.compile(r"^[\x21-\x39\x3b-\x7e]+$")  # RFC 5322 §2.2: printable, no colon
 
 
 class MimeError(ValueError):
@@ -73,7 +77,7 @@ class ParsedMessage:
 
     @property
     def preview(self) -> str:
-        body = self.text or html_to_text(self.html)
+        body = self.text.strip() or html_to_text(self.html)
         return _SPACE_RE.sub(" ", body).strip()[:PREVIEW_CHARS]
 
 
@@ -142,13 +146,32 @@ def _check_header(value: str, field_name: str) -> None:
         raise MimeError(f"{field_name} must not contain line breaks", field_name)
 
 
+def _check_addresses(addresses: list[Address], field_name: str) -> None:
+    # Display names come from callers (and agent metadata): they land in the header line too.
+    for item in addresses:
+        _check_header(item.formatted(), field_name)
+
+
 def build_message(out: OutgoingMessage, *, message_id: str, date: datetime) -> EmailMessage:
     """Build the RFC 5322 message. Raises MimeError for header-unsafe input."""
     _check_header(out.subject, "subject")
+    for field_name, items in (
+        ("from", [out.sender]),
+        ("to", out.to),
+        ("cc", out.cc),
+        ("replyTo", out.reply_to),
+    ):
+        _check_addresses(items, field_name)
     for name, value in out.extra_headers.items():
+        if not _FIELD_NAME_RE.match(name):
+            raise MimeError(f"header name {name!r} is not a valid field name", "headers")
         _check_header(value, name)
     for ref in [message_id, out.in_reply_to or "", *out.references]:
         _check_header(ref, "references")
+    for position, att in enumerate(out.attachments):
+        # Filename and type become MIME header parameters (RFC 2183, RFC 2045).
+        _check_header(att.filename, f"attachments.{position}.filename")
+        _check_header(att.content_type, f"attachments.{position}.contentType")
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = out.sender.formatted()
     msg["To"] = ", ".join(a.formatted() for a in out.to)
@@ -206,7 +229,7 @@ def _header(msg: Message, name: str) -> str:
         value = msg.get_all(name, failobj=[""])[0] if hasattr(msg, "get_all") else ""
     if value is None:
         return ""
-    text = str(value)
+    text = str(value).replace("\x00", "")  # NUL cannot be stored as text (PostgreSQL)
     return " ".join(text.split()) if has_line_break(text) else text.strip()
 
 
@@ -234,10 +257,8 @@ def _date(msg: Message, fallback: datetime | None) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _walk_parts(msg: Message) -> tuple[str, str, list[AttachmentInfo]]:
-    text_parts: list[str] = []
-    html_parts: list[str] = []
-    attachments: list[AttachmentInfo] = []
+def _leaf_parts(msg: Message) -> Iterator[tuple[Message, str, str | None, bool]]:
+    """Every non-multipart part: (part, content type, filename, is it an attachment)."""
     for part in msg.walk():
         if part.is_multipart():
             continue
@@ -245,15 +266,22 @@ def _walk_parts(msg: Message) -> tuple[str, str, list[AttachmentInfo]]:
         try:
             disposition = part.get_content_disposition()
             filename = part.get_filename()
-        except Exception:
+        except Exception:  # a malformed parameter must not lose the part
             disposition, filename = None, None
-        if disposition == "attachment" or filename or not ctype.startswith("text/"):
-            payload = _payload_bytes(part)
-            attachments.append(
-                AttachmentInfo(
-                    filename=filename or "unnamed", content_type=ctype, size=len(payload)
-                )
-            )
+        is_attachment = (
+            disposition == "attachment" or bool(filename) or not ctype.startswith("text/")
+        )
+        yield part, ctype, filename, is_attachment
+
+
+def _walk_parts(msg: Message) -> tuple[str, str, list[AttachmentInfo]]:
+    text_parts: list[str] = []
+    html_parts: list[str] = []
+    attachments: list[AttachmentInfo] = []
+    for part, ctype, filename, is_attachment in _leaf_parts(msg):
+        if is_attachment:
+            size = len(_payload_bytes(part))
+            attachments.append(AttachmentInfo(filename or "unnamed", ctype, size))
         elif ctype == "text/html":
             html_parts.append(_payload_text(part))
         else:
@@ -276,30 +304,28 @@ def _payload_text(part: Message) -> str:
     data = _payload_bytes(part)
     charset = part.get_content_charset() or "utf-8"
     try:
-        return data.decode(charset, errors="replace")
-    except LookupError:  # an unknown charset name
-        return data.decode("utf-8", errors="replace")
+        text = data.decode(charset, errors="replace")
+    except (LookupError, UnicodeError):  # an unknown charset, or one like idna that refuses
+        text = data.decode("utf-8", errors="replace")
+    # Callers get "\n" line ends, not the wire's CRLF (RFC 5322 §2.3); NUL means nothing in
+    # text and PostgreSQL refuses to store it.
+    return _NEWLINE_RE.sub("\n", text).replace("\x00", "")
+
+
+def iter_attachments(raw: bytes) -> Iterator[tuple[AttachmentInfo, bytes]]:
+    """The attachments of a raw message with their decoded bytes, in parse order."""
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    for part, ctype, filename, is_attachment in _leaf_parts(msg):
+        if is_attachment:
+            payload = _payload_bytes(part)
+            yield AttachmentInfo(filename or "unnamed", ctype, len(payload)), payload
 
 
 def attachment_bytes(raw: bytes, index: int) -> tuple[AttachmentInfo, bytes] | None:
     """The ``index``-th attachment (in parse order) of a raw message, or None."""
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
-    position = 0
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
-        ctype = part.get_content_type()
-        try:
-            disposition = part.get_content_disposition()
-            filename = part.get_filename()
-        except Exception:
-            disposition, filename = None, None
-        if disposition == "attachment" or filename or not ctype.startswith("text/"):
-            if position == index:
-                payload = _payload_bytes(part)
-                info = AttachmentInfo(filename or "unnamed", ctype, len(payload))
-                return info, payload
-            position += 1
+    for position, item in enumerate(iter_attachments(raw)):
+        if position == index:
+            return item
     return None
 
 
@@ -308,4 +334,4 @@ def html_to_text(value: str) -> str:
     if not value:
         return ""
     without_tags = _TAG_RE.sub(" ", value)
-    return html_lib.unescape(_SPACE_RE.sub(" ", without_tags)).strip()
+    return html_lib.unescape(_HTML_SPACE_RE.sub(" ", without_tags)).strip()

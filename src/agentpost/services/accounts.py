@@ -23,6 +23,7 @@ from agentpost.errors import (
     AgentNotFound,
     Forbidden,
     InvalidInput,
+    NotFound,
     Unauthenticated,
 )
 from agentpost.services.context import AppContext, new_key
@@ -32,6 +33,7 @@ from agentpost.storage.repositories import folders as folder_repo
 from agentpost.storage.repositories import messages as message_repo
 
 MASTER_HASH_KEY = "master_key_hash"
+BOOTSTRAP_LOCK = 7210432  # advisory lock id; 7210431 is the migration lock
 ROLES = ("secretary", "assistant", "researcher", "writer", "custom")
 DEFAULT_ROLE = "secretary"
 ACTIVITY_THROTTLE_SECONDS = 60.0
@@ -80,6 +82,8 @@ async def ensure_bootstrap(ctx: AppContext) -> str | None:
     """
     configured = ctx.settings.master_key
     async with ctx.db.write() as conn:
+        # Several processes may start at once on one PostgreSQL database: one bootstraps.
+        await ctx.db.serialize(conn, BOOTSTRAP_LOCK)
         if await repo.default_owner(conn) is None:
             await repo.insert_owner(
                 conn,
@@ -100,6 +104,23 @@ async def ensure_bootstrap(ctx: AppContext) -> str | None:
         key = new_key("mk_")
         await repo.set_state(conn, MASTER_HASH_KEY, ctx.keys.hash(key))
         return key
+
+
+async def admin_principal(ctx: AppContext) -> Principal:
+    """The admin acting for the default owner: for trusted local callers such as the CLI,
+    which already hold the database itself."""
+    async with ctx.db.read() as conn:
+        owner = await repo.default_owner(conn)
+    if owner is None:
+        raise NotFound("the database has no default owner yet; run `agentpost init` first")
+    return Principal(PrincipalKind.admin, owner.id)
+
+
+async def list_owners(ctx: AppContext, principal: Principal) -> list[OwnerRecord]:
+    if principal.kind is not PrincipalKind.admin:
+        raise Forbidden("only the master key can list owners", code="master_key_required")
+    async with ctx.db.read() as conn:
+        return await repo.list_owners(conn)
 
 
 async def authenticate(ctx: AppContext, token: str) -> Principal:
@@ -245,6 +266,20 @@ async def get_agent(ctx: AppContext, principal: Principal, agent_id: str) -> Age
     return agent
 
 
+def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7386 §2: objects merge recursively, a null removes the key, anything else replaces."""
+    merged = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict):
+            current = merged.get(key)
+            merged[key] = merge_patch(current if isinstance(current, dict) else {}, value)
+        else:
+            merged[key] = value
+    return merged
+
+
 async def update_metadata(
     ctx: AppContext, principal: Principal, patch: dict[str, Any]
 ) -> AgentRecord:
@@ -255,12 +290,7 @@ async def update_metadata(
         current = await repo.agent_by_id(conn, agent.id)
         if current is None:
             raise AgentNotFound("this agent no longer exists")
-        merged = dict(current.metadata)
-        for key, value in patch.items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
+        merged = merge_patch(current.metadata, patch)
         _check_metadata(merged)
         await repo.update_agent_metadata(conn, agent.id, merged, now_utc())
         updated = await repo.agent_by_id(conn, agent.id)

@@ -90,8 +90,7 @@ async def list_folder(
     async with ctx.db.read() as conn:
         target = await _folder(conn, agent, folder)
         rows = await repo.page(conn, target.id, limit=limit, offset=offset)
-        total = await repo.count(conn, target.id)
-    return Page(folder=target.name, messages=rows, total=total)
+    return Page(folder=target.name, messages=rows, total=target.message_count)
 
 
 async def list_folders(ctx: AppContext, agent: AgentRecord) -> list[FolderInfo]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from email import policy
 from typing import Any
 
-from agentpost.domain.addresses import Address, AddressError, dedupe, normalize, parse_address_list
+from agentpost.domain.addresses import Address, AddressError, dedupe, parse_address_list
 from agentpost.domain.folders import INBOX, SENT
 from agentpost.domain.mime import (
     AttachmentInput,
@@ -21,13 +21,12 @@ from agentpost.domain.mime import (
     build_message,
     new_message_id,
     normalize_message_id,
-    parse_message,
     split_references,
 )
 from agentpost.errors import HeaderInjection, InvalidInput, PayloadTooLarge
 from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
-from agentpost.services.inbox import new_mail_event
+from agentpost.services.inbox import mailbox_address, new_mail_event, parse_for_index
 from agentpost.services.store import StoredCopy, store_copy
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
@@ -156,7 +155,7 @@ async def store_outgoing(
 ) -> SendResult:
     """Store an already-built message (API send or SMTP submission) and deliver locally."""
     now = now_utc()
-    parsed = await asyncio.to_thread(parse_message, raw, fallback_date=now)
+    parsed = await asyncio.to_thread(parse_for_index, raw, received=now)
     local_domain = ctx.settings.domain
     statuses: list[RecipientStatus] = []
     copies: list[StoredCopy] = []
@@ -174,13 +173,14 @@ async def store_outgoing(
             seen=True,
             direction="out",
         )
-        locals_ = [a.address for a in envelope if a.domain == local_domain]
+        locals_ = [mailbox_address(a.address) for a in envelope if a.domain == local_domain]
         found = {a.address: a for a in await account_repo.agents_by_addresses(conn, locals_)}
+        delivered: set[str] = set()  # bob@ and bob+tag@ reach one mailbox: one copy
         for rcpt in envelope:
             if rcpt.domain != local_domain:
                 statuses.append(RecipientStatus(rcpt.address, "external", "queued"))
                 continue
-            target = found.get(normalize(rcpt.address))
+            target = found.get(mailbox_address(rcpt.address))
             if target is None:
                 raise InvalidInput(
                     f"{rcpt.address} is not an agent on this server; list_agents shows them",
@@ -189,6 +189,10 @@ async def store_outgoing(
             if target.used_bytes + len(raw) > ctx.settings.mailbox_quota_bytes:
                 statuses.append(RecipientStatus(rcpt.address, "local", "failed", "mailbox full"))
                 continue
+            if target.id in delivered:
+                statuses.append(RecipientStatus(rcpt.address, "local", "delivered"))
+                continue
+            delivered.add(target.id)
             copies.append(
                 await store_copy(
                     conn,

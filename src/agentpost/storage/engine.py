@@ -57,6 +57,20 @@ class Database:
                 raise
             await conn.exec_driver_sql("COMMIT")
 
+    async def serialize(self, conn: AsyncConnection, key: int) -> None:
+        """Make concurrent holders of ``key`` wait for each other until this transaction ends.
+
+        PostgreSQL takes a transaction-scoped advisory lock; SQLite needs nothing, since its
+        write transactions (BEGIN IMMEDIATE) already exclude each other across processes.
+        """
+        if not self.is_sqlite:
+            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(key)})")
+
+    async def ping(self) -> None:
+        """A trivial round trip, for health checks; raises when the database is unreachable."""
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

@@ -44,6 +44,8 @@ class FolderRecord:
     special_use: str | None
     uid_next: int
     uid_validity: int
+    message_count: int
+    unseen_count: int
 
 
 @dataclass(frozen=True, slots=True)

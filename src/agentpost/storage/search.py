@@ -3,11 +3,17 @@
 Both index four fields: the sender, the recipients, the subject and the body. Queries match
 word prefixes, so ``alice`` finds ``alice@example.com`` and ``invoic`` finds ``invoices``.
 User text never reaches the query syntax unescaped: it is split into word tokens first.
+
+Both sides are folded in Python before either engine sees them (lower case, no diacritics,
+words of letters and digits), so the two dialects give the same answers: left alone,
+PostgreSQL's parser keeps ``dave@example.org``, ``menu-v2.pdf`` or ``3.14`` as single lexemes and
+does not fold accents, while SQLite's unicode61 tokenizer splits and folds them.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.storage.tables import messages
 
-_TOKEN_RE = re.compile(r"\w+", re.UNICODE)
+_TOKEN_RE = re.compile(r"[^\W_]+")  # letters and digits, as unicode61 splits them
+# The combining diacritical mark blocks: what SQLite's remove_diacritics folds (Latin script).
+_MARKS_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 MAX_INDEXED_BODY = 200_000  # characters of body text indexed per message
 MAX_TOKENS = 16
 
@@ -42,13 +50,21 @@ class TextCriteria:
         return not any((self.from_, self.to, self.subject, self.text))
 
 
+def _fold(value: str) -> str:
+    """Lower case without diacritics (NFKD, combining marks dropped): "Über" → "uber"."""
+    if value.isascii():
+        return value.lower()
+    return _MARKS_RE.sub("", unicodedata.normalize("NFKD", value.lower()))
+
+
 def tokens(value: str) -> list[str]:
-    return _TOKEN_RE.findall(value.lower())[:MAX_TOKENS]
+    """The query words of user text, folded like the indexed text."""
+    return _TOKEN_RE.findall(_fold(value))[:MAX_TOKENS]
 
 
 def _words(value: str) -> str:
     # Addresses and punctuation become plain words, the same on both dialects.
-    return " ".join(_TOKEN_RE.findall(value))
+    return " ".join(_TOKEN_RE.findall(_fold(value)))
 
 
 async def index_message(
@@ -58,8 +74,8 @@ async def index_message(
         "id": message_row_id,
         "f": _words(doc.from_text),
         "t": _words(doc.to_text),
-        "s": doc.subject,
-        "b": doc.body[:MAX_INDEXED_BODY],
+        "s": _words(doc.subject),
+        "b": _words(doc.body[:MAX_INDEXED_BODY]),
     }
     if dialect == "sqlite":
         await conn.execute(

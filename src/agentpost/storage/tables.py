@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -77,6 +78,10 @@ folders = Table(
     # IMAP semantics (RFC 3501 §2.3.1.1): UIDs only grow within a UIDVALIDITY epoch.
     Column("uid_next", Integer, nullable=False, default=1),
     Column("uid_validity", Integer, nullable=False),
+    # Kept by database triggers on messages (migration 0002), so a listing's total and the
+    # folder list never count rows: IMAP's EXISTS and UNSEEN for free.
+    Column("message_count", Integer, nullable=False, server_default=text("0")),
+    Column("unseen_count", Integer, nullable=False, server_default=text("0")),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("agent_id", "name", name="uq_folders_agent_name"),
 )

@@ -9,7 +9,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.storage.records import FolderRecord
-from agentpost.storage.tables import folders, messages
+from agentpost.storage.tables import folders
 
 
 def _folder(row: RowMapping) -> FolderRecord:
@@ -20,6 +20,8 @@ def _folder(row: RowMapping) -> FolderRecord:
         special_use=row["special_use"],
         uid_next=int(row["uid_next"]),
         uid_validity=int(row["uid_validity"]),
+        message_count=int(row["message_count"]),
+        unseen_count=int(row["unseen_count"]),
     )
 
 
@@ -74,14 +76,13 @@ async def list_folders(conn: AsyncConnection, agent_id: str) -> list[FolderRecor
 
 
 async def folder_counts(conn: AsyncConnection, agent_id: str) -> dict[int, tuple[int, int]]:
-    """folder id → (total, unseen) for every non-empty folder of an agent."""
-    unseen = func.sum(func.cast(messages.c.seen == False, messages.c.uid.type))  # noqa: E712
+    """folder id → (total, unseen) for every folder of an agent, from the kept counters."""
     result = await conn.execute(
-        select(messages.c.folder_id, func.count(), unseen)
-        .where(messages.c.agent_id == agent_id)
-        .group_by(messages.c.folder_id)
+        select(folders.c.id, folders.c.message_count, folders.c.unseen_count).where(
+            folders.c.agent_id == agent_id
+        )
     )
-    return {int(fid): (int(total), int(unseen or 0)) for fid, total, unseen in result}
+    return {int(fid): (int(total), int(unseen)) for fid, total, unseen in result}
 
 
 async def allocate_uid(conn: AsyncConnection, folder_id: int) -> int:

@@ -173,11 +173,10 @@ async def page(
 
 
 async def count(conn: AsyncConnection, folder_id: int, *, unseen_only: bool = False) -> int:
-    query = select(func.count()).select_from(messages).where(messages.c.folder_id == folder_id)
-    if unseen_only:
-        query = query.where(messages.c.seen.is_(False))
-    result = await conn.execute(query)
-    return int(result.scalar_one())
+    """Messages (or unseen ones) in a folder, from the counters the triggers keep."""
+    column = folders.c.unseen_count if unseen_only else folders.c.message_count
+    result = await conn.execute(select(column).where(folders.c.id == folder_id))
+    return int(result.scalar_one_or_none() or 0)
 
 
 async def search(
@@ -189,13 +188,15 @@ async def search(
     offset: int,
 ) -> tuple[list[MessageRecord], int]:
     where = [messages.c.agent_id == agent_id, *conditions]
+    newest_first = (messages.c.date.desc(), messages.c.id.desc())
     total = await conn.execute(select(func.count()).select_from(messages).where(*where))
+    # Choose the page from the narrow columns, then read only its rows: sorting thousands of
+    # wide rows (previews, address lists) would cost more than the search itself.
+    page_ids = select(messages.c.id).where(*where).order_by(*newest_first)
     rows = await conn.execute(
         _select()
-        .where(*where)
-        .order_by(messages.c.date.desc(), messages.c.id.desc())
-        .limit(limit)
-        .offset(offset)
+        .where(messages.c.id.in_(page_ids.limit(limit).offset(offset)))
+        .order_by(*newest_first)
     )
     return [_message(r) for r in rows.mappings()], int(total.scalar_one())
 

@@ -1,0 +1,107 @@
+"""Accounts: agents are created, listed and deleted by the admin or their owner; an agent
+reads and updates itself; anyone with a key can look agents up in the directory."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from agentpost.api.deps import AdminOrOwnerDep, AgentDep, CtxDep, PrincipalDep
+from agentpost.api.presenters import agent_of, created_agent_of, directory_entry_of
+from agentpost.api.schemas import (
+    AgentCreate,
+    AgentCreatedPublic,
+    AgentDeletedPublic,
+    AgentPublic,
+    AgentsPublic,
+    AgentUpdate,
+    DirectoryEntryPublic,
+    DirectoryPublic,
+)
+from agentpost.errors import AgentNotFound, InvalidInput
+from agentpost.services import accounts
+from agentpost.services.context import AppContext
+
+router = APIRouter(prefix="/accounts", tags=["accounts"])
+
+
+def _check_domain(ctx: AppContext, domain: str | None) -> None:
+    if domain is not None and domain.strip().lower() != ctx.settings.domain:
+        raise InvalidInput(
+            f"agents live on {ctx.settings.domain}; other domains are not supported yet",
+            field="domain",
+        )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_account(
+    ctx: CtxDep, principal: AdminOrOwnerDep, body: AgentCreate
+) -> AgentCreatedPublic:
+    """Create an agent with its mailbox. The API key in the answer is shown only once."""
+    _check_domain(ctx, body.domain)
+    record, key = await accounts.create_agent(
+        ctx,
+        principal,
+        name=body.name,
+        role=body.role,
+        metadata=body.metadata,
+        persistent=body.persistent,
+    )
+    return created_agent_of(record, key)
+
+
+@router.get("")
+async def list_accounts(ctx: CtxDep, principal: AdminOrOwnerDep) -> AgentsPublic:
+    """The caller's agents (the admin sees every agent)."""
+    return AgentsPublic(agents=[agent_of(a) for a in await accounts.list_agents(ctx, principal)])
+
+
+@router.get("/me")
+async def read_me(agent: AgentDep) -> AgentPublic:
+    """The calling agent."""
+    return agent_of(agent)
+
+
+@router.patch("/me")
+async def update_me(ctx: CtxDep, principal: PrincipalDep, body: AgentUpdate) -> AgentPublic:
+    """Merge metadata into the calling agent's (a null value removes that key)."""
+    return agent_of(await accounts.update_metadata(ctx, principal, body.metadata))
+
+
+@router.get("/directory")
+async def read_directory(ctx: CtxDep, principal: PrincipalDep) -> DirectoryPublic:
+    """Agents the caller can address: those of the same owner."""
+    agents = await accounts.directory(ctx, principal)
+    return DirectoryPublic(agents=[directory_entry_of(a) for a in agents])
+
+
+@router.get("/directory/{name}")
+async def read_directory_entry(
+    ctx: CtxDep, principal: PrincipalDep, name: str
+) -> DirectoryEntryPublic:
+    """One agent of the directory, by name."""
+    return directory_entry_of(await accounts.find_agent(ctx, principal, name))
+
+
+@router.delete("/{name_or_id}")
+async def delete_account(
+    ctx: CtxDep, principal: AdminOrOwnerDep, name_or_id: str
+) -> AgentDeletedPublic:
+    """Delete an agent with its whole mailbox, by name or by id."""
+    try:
+        agent = await accounts.delete_agent(ctx, principal, name_or_id)
+    except AgentNotFound:
+        if not _is_uuid(name_or_id):
+            raise
+        found = await accounts.get_agent(ctx, principal, name_or_id)
+        agent = await accounts.delete_agent(ctx, principal, found.name)
+    return AgentDeletedPublic(deleted=True, name=agent.name, email=agent.address)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,621 @@
+"""Typed async Python SDK over the AgentPost REST API (``docs/api.md``).
+
+One method per route, answers parsed into pydantic models (camelCase on the wire, snake_case
+here; unknown fields are kept, so a newer server does not break an older client). Any non-2xx
+answer raises ``ClientError`` carrying the HTTP status and the API's stable ``code``; a server
+that cannot be reached raises ``APIUnavailable``. Calls time out after 30 s, except the long
+poll ``wait`` and the ``events`` stream, whose read timeouts follow their own lifetimes.
+
+    async with AgentPostClient("http://127.0.0.1:3100", "ak_...") as client:
+        page = await client.inbox(limit=10)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from types import TracebackType
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+DEFAULT_URL = "http://127.0.0.1:3100"
+API_PREFIX = "/api/v1"
+DEFAULT_TIMEOUT = 30.0
+# The server pings every 15 s; three missed pings mean the stream is dead.
+EVENTS_READ_TIMEOUT = 45.0
+WAIT_GRACE = 15.0
+
+
+class ClientError(Exception):
+    """The API refused a call: ``status`` (HTTP), ``code`` (stable) and a readable message."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        where = f", field {self.field}" if self.field else ""
+        return f"{self.message} (HTTP {self.status}, code {self.code}{where})"
+
+
+class APIUnavailable(ClientError):
+    """No answer at all: connection refused, DNS failure or a timeout (``status`` is 0)."""
+
+
+def _address(value: Any) -> Any:
+    return {"address": value} if isinstance(value, str) else value
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, extra="allow"
+    )
+
+
+class Address(Model):
+    name: str | None = ""
+    address: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.address}>" if self.name else self.address
+
+
+AddressIn = Annotated[Address, BeforeValidator(_address)]
+
+
+class Summary(Model):
+    uid: int
+    folder: str = "INBOX"
+    message_id: str | None = None
+    thread_id: str | None = None
+    subject: str = ""
+    from_: AddressIn | None = Field(default=None, alias="from")
+    to: list[AddressIn] = []
+    cc: list[AddressIn] = []
+    date: datetime | None = None
+    received_at: datetime | None = None
+    flags: list[str] = []
+    seen: bool = False
+    size: int = 0
+    has_attachments: bool = False
+    preview: str = ""
+
+
+class AttachmentInfo(Model):
+    index: int
+    filename: str = "unnamed"
+    content_type: str = "application/octet-stream"
+    size: int = 0
+
+
+class Delivery(Model):
+    recipient: str
+    kind: str
+    status: str
+    attempts: int = 0
+    last_error: str | None = None
+    updated_at: datetime | None = None
+
+
+class Message(Summary):
+    in_reply_to: str | None = None
+    references: list[str] = []
+    reply_to: list[AddressIn] = []
+    text: str = ""
+    html: str = ""
+    attachments: list[AttachmentInfo] = []
+    deliveries: list[Delivery] = []
+
+
+class MessagePage(Model):
+    messages: list[Summary]
+    count: int
+    total: int
+    folder: str = "INBOX"
+
+
+class RecipientStatus(Model):
+    address: str
+    kind: str
+    status: str
+    error: str | None = None
+
+
+class SendResult(Model):
+    message_id: str
+    uid: int | None = None
+    folder: str = "Sent"
+    status: str
+    recipients: list[RecipientStatus] = []
+    note: str | None = None
+
+
+class OutgoingAttachment(Model):
+    filename: str
+    content: str
+    content_type: str | None = None
+    encoding: Literal["base64", "utf-8"] | None = None
+
+
+class Agent(Model):
+    id: str
+    name: str
+    email: str
+    role: str = ""
+    metadata: dict[str, Any] = {}
+    persistent: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_activity_at: datetime | None = None
+
+
+class CreatedAgent(Agent):
+    api_key: str
+
+
+class DirectoryEntry(Model):
+    name: str
+    email: str
+    role: str = ""
+
+
+class AgentDeleted(Model):
+    deleted: bool
+    name: str
+    email: str
+
+
+class Health(Model):
+    status: str
+    version: str = ""
+    services: dict[str, str] = {}
+    timestamp: datetime | None = None
+
+
+class Folder(Model):
+    name: str
+    path: str = ""
+    special_use: str | None = None
+    total: int = 0
+    unseen: int = 0
+
+
+class DigestEntry(Model):
+    uid: int
+    subject: str = ""
+    from_: AddressIn | None = Field(default=None, alias="from")
+    to: list[AddressIn] = []
+    date: datetime | None = None
+    flags: list[str] = []
+    seen: bool = False
+    size: int = 0
+    preview: str = ""
+
+
+class Digest(Model):
+    messages: list[DigestEntry]
+    count: int
+    total: int
+    folder: str = "INBOX"
+
+
+class SearchResult(Model):
+    uids: list[int]
+    messages: list[Summary] = []
+    total: int = 0
+
+
+class DeleteResult(Model):
+    uid: int
+    deleted: bool
+    moved_to: str | None = None
+
+
+class MoveResult(Model):
+    uid: int
+    new_uid: int
+    folder: str
+
+
+class BatchDeleted(Model):
+    deleted: int
+    uids: list[int] = []
+
+
+class BatchMoved(Model):
+    moved: int
+    uids: dict[str, int] = {}
+
+
+class WaitResult(Model):
+    arrived: bool
+    timed_out: bool = False
+    event_type: str | None = None
+    uid: int | None = None
+    folder: str | None = None
+    subject: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    message_id: str | None = None
+
+
+def api_base(url: str) -> str:
+    """The REST base for a server URL; a URL that already names an API prefix is kept."""
+    url = url.rstrip("/")
+    if url.endswith((API_PREFIX, "/api/agenticmail")):
+        return url
+    return url + API_PREFIX
+
+
+def _error_from(response: httpx.Response) -> ClientError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        code = body.get("code")
+        field = body.get("field")
+        return ClientError(
+            response.status_code,
+            code if isinstance(code, str) else "error",
+            body["error"],
+            field if isinstance(field, str) else None,
+        )
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):  # a framework default
+        return ClientError(response.status_code, "http_error", body["detail"])
+    text = response.text.strip()[:300] or response.reason_phrase
+    return ClientError(response.status_code, "http_error", text)
+
+
+def _compact(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop unset (``None``) values, so the server applies its own defaults."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+class AgentPostClient:
+    """An API client bound to one key (agent, owner or master)."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        api_key: str = "",
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = api_base(base_url)
+        self.api_key = api_key
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    def with_key(self, api_key: str) -> AgentPostClient:
+        """A client for another key sharing this one's connection pool (closed with this one)."""
+        return AgentPostClient(self.base_url, api_key, http=self._http)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
+        return headers | dict(extra or {})
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> httpx.Response:
+        try:
+            response = await self._http.request(
+                method,
+                self.base_url + path,
+                json=json_body,
+                params=_compact(params or {}),
+                headers=self._headers(headers),
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.TimeoutException as exc:
+            raise APIUnavailable(0, "timeout", f"the API at {self.base_url} timed out") from exc
+        except httpx.TransportError as exc:
+            raise APIUnavailable(
+                0, "api_unreachable", f"cannot reach the API at {self.base_url}: {exc}"
+            ) from exc
+        if not response.is_success:
+            raise _error_from(response)
+        return response
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return (await self._send(method, path, **kwargs)).json()
+
+    # -- health and accounts ----------------------------------------------------------------
+
+    async def health(self) -> Health:
+        return Health.model_validate(await self._json("GET", "/health"))
+
+    async def create_account(
+        self,
+        name: str,
+        *,
+        role: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        persistent: bool | None = None,
+        domain: str | None = None,
+    ) -> CreatedAgent:
+        body = _compact({"name": name, "role": role, "metadata": metadata})
+        body |= _compact({"persistent": persistent, "domain": domain})
+        return CreatedAgent.model_validate(await self._json("POST", "/accounts", json_body=body))
+
+    async def list_accounts(self) -> list[Agent]:
+        data = await self._json("GET", "/accounts")
+        return [Agent.model_validate(item) for item in data["agents"]]
+
+    async def me(self) -> Agent:
+        return Agent.model_validate(await self._json("GET", "/accounts/me"))
+
+    async def update_me(self, metadata: Mapping[str, Any]) -> Agent:
+        body = {"metadata": dict(metadata)}
+        return Agent.model_validate(await self._json("PATCH", "/accounts/me", json_body=body))
+
+    async def directory(self) -> list[DirectoryEntry]:
+        data = await self._json("GET", "/accounts/directory")
+        return [DirectoryEntry.model_validate(item) for item in data["agents"]]
+
+    async def directory_entry(self, name: str) -> DirectoryEntry:
+        path = f"/accounts/directory/{_segment(name)}"
+        return DirectoryEntry.model_validate(await self._json("GET", path))
+
+    async def delete_account(self, name_or_id: str) -> AgentDeleted:
+        path = f"/accounts/{_segment(name_or_id)}"
+        return AgentDeleted.model_validate(await self._json("DELETE", path))
+
+    # -- sending ----------------------------------------------------------------------------
+
+    async def send(
+        self,
+        to: str | Sequence[str],
+        subject: str,
+        *,
+        text: str | None = None,
+        html: str | None = None,
+        cc: str | Sequence[str] | None = None,
+        bcc: str | Sequence[str] | None = None,
+        reply_to: str | Sequence[str] | None = None,
+        in_reply_to: str | None = None,
+        references: str | Sequence[str] | None = None,
+        attachments: Sequence[OutgoingAttachment] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendResult:
+        body = _compact(
+            {"to": to, "subject": subject, "text": text, "html": html, "cc": cc, "bcc": bcc}
+            | {"replyTo": reply_to, "inReplyTo": in_reply_to, "references": references}
+        )
+        if attachments:
+            body["attachments"] = [
+                a.model_dump(by_alias=True, exclude_none=True) for a in attachments
+            ]
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        data = await self._json("POST", "/mail/send", json_body=body, headers=headers)
+        return SendResult.model_validate(data)
+
+    async def reply(
+        self,
+        uid: int,
+        text: str,
+        *,
+        html: str | None = None,
+        reply_all: bool | None = None,
+        folder: str | None = None,
+    ) -> SendResult:
+        body = _compact({"text": text, "html": html, "replyAll": reply_all, "folder": folder})
+        data = await self._json("POST", f"/mail/messages/{uid}/reply", json_body=body)
+        return SendResult.model_validate(data)
+
+    async def forward(
+        self,
+        uid: int,
+        to: str | Sequence[str],
+        *,
+        text: str | None = None,
+        cc: str | Sequence[str] | None = None,
+        folder: str | None = None,
+    ) -> SendResult:
+        body = _compact({"to": to, "text": text, "cc": cc, "folder": folder})
+        data = await self._json("POST", f"/mail/messages/{uid}/forward", json_body=body)
+        return SendResult.model_validate(data)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def inbox(self, *, limit: int | None = None, offset: int | None = None) -> MessagePage:
+        params = {"limit": limit, "offset": offset}
+        return MessagePage.model_validate(await self._json("GET", "/mail/inbox", params=params))
+
+    async def folder(
+        self, folder: str, *, limit: int | None = None, offset: int | None = None
+    ) -> MessagePage:
+        path = f"/mail/folders/{_segment(folder)}"
+        data = await self._json("GET", path, params={"limit": limit, "offset": offset})
+        return MessagePage.model_validate(data)
+
+    async def read(self, uid: int, *, folder: str | None = None) -> Message:
+        data = await self._json("GET", f"/mail/messages/{uid}", params={"folder": folder})
+        return Message.model_validate(data)
+
+    async def raw(self, uid: int, *, folder: str | None = None) -> bytes:
+        response = await self._send("GET", f"/mail/messages/{uid}/raw", params={"folder": folder})
+        return response.content
+
+    async def attachment(self, uid: int, index: int, *, folder: str | None = None) -> bytes:
+        path = f"/mail/messages/{uid}/attachments/{index}"
+        return (await self._send("GET", path, params={"folder": folder})).content
+
+    async def digest(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        folder: str | None = None,
+        preview_length: int | None = None,
+    ) -> Digest:
+        params = {"limit": limit, "offset": offset, "folder": folder}
+        params["previewLength"] = preview_length
+        return Digest.model_validate(await self._json("GET", "/mail/digest", params=params))
+
+    async def search(
+        self,
+        *,
+        from_: str | None = None,
+        to: str | None = None,
+        subject: str | None = None,
+        text: str | None = None,
+        since: str | None = None,
+        before: str | None = None,
+        seen: bool | None = None,
+        folder: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        search_relay: bool | None = None,
+    ) -> SearchResult:
+        body = _compact(
+            {"from": from_, "to": to, "subject": subject, "text": text, "since": since}
+            | {"before": before, "seen": seen, "folder": folder, "limit": limit}
+            | {"offset": offset, "searchRelay": search_relay}
+        )
+        return SearchResult.model_validate(await self._json("POST", "/mail/search", json_body=body))
+
+    # -- organising -------------------------------------------------------------------------
+
+    async def delete(self, uid: int, *, folder: str | None = None) -> DeleteResult:
+        data = await self._json("DELETE", f"/mail/messages/{uid}", params={"folder": folder})
+        return DeleteResult.model_validate(data)
+
+    async def move(self, uid: int, to: str, *, from_folder: str | None = None) -> MoveResult:
+        body = _compact({"to": to, "from": from_folder})
+        data = await self._json("POST", f"/mail/messages/{uid}/move", json_body=body)
+        return MoveResult.model_validate(data)
+
+    async def mark_seen(self, uid: int, *, folder: str | None = None) -> None:
+        await self._send("POST", f"/mail/messages/{uid}/seen", params={"folder": folder})
+
+    async def mark_unseen(self, uid: int, *, folder: str | None = None) -> None:
+        await self._send("POST", f"/mail/messages/{uid}/unseen", params={"folder": folder})
+
+    async def folders(self) -> list[Folder]:
+        data = await self._json("GET", "/mail/folders")
+        return [Folder.model_validate(item) for item in data["folders"]]
+
+    async def create_folder(self, name: str) -> str:
+        data = await self._json("POST", "/mail/folders", json_body={"name": name})
+        return str(data.get("folder", name))
+
+    # -- batches ----------------------------------------------------------------------------
+
+    async def batch_delete(self, uids: Sequence[int], *, folder: str | None = None) -> BatchDeleted:
+        body = _compact({"uids": list(uids), "folder": folder})
+        data = await self._json("POST", "/mail/batch/delete", json_body=body)
+        return BatchDeleted.model_validate(data)
+
+    async def batch_seen(self, uids: Sequence[int], *, folder: str | None = None) -> int:
+        body = _compact({"uids": list(uids), "folder": folder})
+        return int((await self._json("POST", "/mail/batch/seen", json_body=body))["marked"])
+
+    async def batch_unseen(self, uids: Sequence[int], *, folder: str | None = None) -> int:
+        body = _compact({"uids": list(uids), "folder": folder})
+        return int((await self._json("POST", "/mail/batch/unseen", json_body=body))["marked"])
+
+    async def batch_move(
+        self, uids: Sequence[int], to: str, *, from_folder: str | None = None
+    ) -> BatchMoved:
+        body = _compact({"uids": list(uids), "to": to, "from": from_folder})
+        data = await self._json("POST", "/mail/batch/move", json_body=body)
+        return BatchMoved.model_validate(data)
+
+    async def batch_read(self, uids: Sequence[int], *, folder: str | None = None) -> list[Message]:
+        body = _compact({"uids": list(uids), "folder": folder})
+        data = await self._json("POST", "/mail/batch/read", json_body=body)
+        return [Message.model_validate(item) for item in data["messages"]]
+
+    # -- waiting ----------------------------------------------------------------------------
+
+    async def wait(self, timeout: int | None = None) -> WaitResult:
+        """Long-poll until new mail arrives or ``timeout`` seconds pass (server default 120)."""
+        patience = httpx.Timeout(DEFAULT_TIMEOUT, read=(timeout or 120) + WAIT_GRACE)
+        data = await self._json("GET", "/mail/wait", params={"timeout": timeout}, timeout=patience)
+        return WaitResult.model_validate(data)
+
+    @asynccontextmanager
+    async def events(self) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """Open the agent's SSE stream; yields an iterator of event payloads (dicts with
+        ``type``). The stream is closed when the ``async with`` block ends."""
+        headers = self._headers({"Accept": "text/event-stream"})
+        timeout = httpx.Timeout(DEFAULT_TIMEOUT, read=EVENTS_READ_TIMEOUT)
+        request = self._http.build_request(
+            "GET", self.base_url + "/events", headers=headers, timeout=timeout
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise APIUnavailable(
+                0, "api_unreachable", f"cannot open the event stream: {exc}"
+            ) from exc
+        payloads = _sse_payloads(response)
+        try:
+            if not response.is_success:
+                await response.aread()
+                raise _error_from(response)
+            yield payloads
+        finally:
+            await payloads.aclose()
+            await response.aclose()
+
+
+async def _sse_payloads(response: httpx.Response) -> AsyncGenerator[dict[str, Any]]:
+    """Parse ``text/event-stream`` framing: ``data:`` lines up to a blank line make one event;
+    comment lines (``: ping``) keep the connection alive and are skipped."""
+    data: list[str] = []
+    try:
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+            elif line == "" and data:
+                payload = _parse_event("\n".join(data))
+                data = []
+                if payload is not None:
+                    yield payload
+    except httpx.TransportError as exc:
+        raise APIUnavailable(0, "stream_lost", f"the event stream broke off: {exc}") from exc
+
+
+def _parse_event(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,1 @@
+"""CLI tests: the ``agentpost`` commands run in-process."""

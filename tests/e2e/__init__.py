@@ -1,0 +1,1 @@
+"""End-to-end tests: ``agentpost`` run as real processes."""

@@ -1,0 +1,94 @@
+"""Scale-out on PostgreSQL: an SMTP-only process and an API-only process share one database;
+mail accepted by one is read through the other, and both stop cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import uuid
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import anyio
+import asyncpg
+import httpx
+import pytest
+
+from .support import (
+    HTTP_LINE,
+    READY_LINE,
+    SMTP_LINE,
+    StartServer,
+    agentpost_env,
+    run_cli,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.anyio]
+
+ADMIN_DSN = os.environ.get("AGENTPOST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+POLL_SECONDS = 15.0
+
+
+@pytest.fixture
+async def database_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for this test, dropped afterwards."""
+    name = f"agentpost_e2e_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    yield f"{base}/{name}"
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def test_smtp_and_api_processes_share_one_database(
+    start_server: StartServer, tmp_path: Path, database_url: str
+) -> None:
+    env = agentpost_env(
+        AGENTPOST_DATABASE_URL=database_url,
+        AGENTPOST_SECRET_KEY="e2e-" + "0" * 60,  # shared, so every process hashes keys alike
+        AGENTPOST_MASTER_KEY="mk_" + "77" * 24,
+    )
+    smtp_only = start_server(
+        "--role", "smtp", "--smtp-port", "0", "--data-dir", str(tmp_path / "a"), env=env
+    )
+    smtp_port = int(smtp_only.wait_for(SMTP_LINE).group(2))
+    smtp_only.wait_for(READY_LINE)
+    # Started one after the other: concurrent first starts race in ensure_bootstrap.
+    api_only = start_server(
+        "--role", "api", "--http-port", "0", "--data-dir", str(tmp_path / "b"), env=env
+    )
+    base_url = api_only.wait_for(HTTP_LINE).group(1)
+    created = run_cli("agent", "create", "alice", "--json", env=env, data_dir=tmp_path / "c")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)["apiKey"]
+
+    message = EmailMessage()
+    message["From"] = "carol@example.org"
+    message["To"] = "alice@localhost"
+    message["Subject"] = "Across processes"
+    message.set_content("Accepted by one process, read through another.")
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as smtp:
+        assert smtp.send_message(message) == {}
+
+    async with httpx.AsyncClient(
+        base_url=f"{base_url}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as client:
+        with anyio.fail_after(POLL_SECONDS):
+            while not (await client.get("/mail/inbox")).json()["messages"]:
+                await anyio.sleep(0.05)
+        inbox = (await client.get("/mail/inbox")).json()
+
+    assert [m["subject"] for m in inbox["messages"]] == ["Across processes"]
+    assert smtp_only.stop() == 0
+    assert api_only.stop() == 0
+    assert "HTTP listening" not in smtp_only.output
+    assert "SMTP listening" not in api_only.output

@@ -1,0 +1,154 @@
+"""Events on SQLite and PostgreSQL: published after the commit, to the agent concerned only."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentpost.services import inbox, mailbox, outbox
+from agentpost.services.context import AppContext
+from agentpost.services.events import QUEUE_LIMIT, Event, EventBus
+
+from .support import agent, send
+
+pytestmark = pytest.mark.anyio
+
+
+def _track_transactions(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record, for every published event, how many write transactions were still open."""
+    open_writes = 0
+    seen: list[int] = []
+    original_write = ctx.db.write
+
+    @asynccontextmanager
+    async def write() -> AsyncIterator[AsyncConnection]:
+        nonlocal open_writes
+        open_writes += 1
+        try:
+            async with original_write() as conn:
+                yield conn
+        finally:
+            open_writes -= 1
+
+    original_publish = ctx.events.publish
+
+    def publish(event: Event) -> None:
+        seen.append(open_writes)
+        original_publish(event)
+
+    monkeypatch.setattr(ctx.db, "write", write)
+    monkeypatch.setattr(ctx.events, "publish", publish)
+    return seen
+
+
+async def test_send_event_arrives_after_commit_and_the_message_is_readable(
+    any_ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recipient's 'new' event is published with no write transaction open, and a
+    subscriber reacting at once (on its own connection) finds the message."""
+    alice = await agent(any_ctx, "alice")
+    bob = await agent(any_ctx, "bob")
+    open_at_publish = _track_transactions(any_ctx, monkeypatch)
+    read_on_arrival: list[str] = []
+
+    async def subscriber(ready: asyncio.Event) -> Event:
+        async with any_ctx.events.subscribe(bob.id) as queue:
+            ready.set()
+            event = await queue.get()
+            view = await mailbox.read_message(any_ctx, bob, event.data["uid"], event.data["folder"])
+            read_on_arrival.append(view.parsed.text)
+            return event
+
+    ready = asyncio.Event()
+    task = asyncio.create_task(subscriber(ready))
+    await ready.wait()
+    result = await send(any_ctx, alice, "bob@localhost", "Ping", text="are you there")
+    event = await asyncio.wait_for(task, 10)
+
+    assert open_at_publish == [0]
+    assert read_on_arrival == ["are you there\n"]
+    assert event.agent_id == bob.id
+    assert event.payload() == {
+        "type": "new",
+        "uid": 1,
+        "folder": "INBOX",
+        "subject": "Ping",
+        "from": "alice@localhost",
+        "messageId": result.message_id,
+    }
+
+
+async def test_inbound_events_go_to_each_recipient_after_commit(
+    any_ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accepted mail announces one event per recipient agent, all after the commit."""
+    bob = await agent(any_ctx, "bob")
+    carol = await agent(any_ctx, "carol")
+    open_at_publish = _track_transactions(any_ctx, monkeypatch)
+    raw = b"From: x@example.com\r\nSubject: Hi\r\nMessage-ID: <e1@example.com>\r\n\r\nbody"
+    async with (
+        any_ctx.events.subscribe(bob.id) as bob_q,
+        any_ctx.events.subscribe(carol.id) as carol_q,
+    ):
+        await inbox.accept_message(any_ctx, raw, [bob, carol])
+        bob_event, carol_event = bob_q.get_nowait(), carol_q.get_nowait()
+        assert bob_q.empty() and carol_q.empty()
+    assert open_at_publish == [0, 0]
+    assert (bob_event.agent_id, carol_event.agent_id) == (bob.id, carol.id)
+    assert bob_event.data["from"] == "x@example.com"
+    assert bob_event.data["messageId"] == "<e1@example.com>"
+
+
+async def test_failed_send_publishes_nothing(
+    any_ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send that rolls back announces nothing, not even for copies stored before the failure."""
+    alice = await agent(any_ctx, "alice")
+    bob = await agent(any_ctx, "bob")
+    await agent(any_ctx, "carol")
+    original = outbox.store_copy
+    calls = 0
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # Sent copy, bob's copy, then carol's copy fails
+            raise RuntimeError("boom")
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "store_copy", failing)
+    async with any_ctx.events.subscribe(bob.id) as queue:
+        with pytest.raises(RuntimeError):
+            await send(any_ctx, alice, "bob@localhost, carol@localhost")
+        assert queue.empty()
+
+
+async def test_events_reach_only_the_agent_concerned(any_ctx: AppContext) -> None:
+    """The sender and uninvolved agents hear nothing about a message to someone else."""
+    alice = await agent(any_ctx, "alice")
+    bob = await agent(any_ctx, "bob")
+    carol = await agent(any_ctx, "carol")
+    async with (
+        any_ctx.events.subscribe(alice.id) as alice_q,
+        any_ctx.events.subscribe(carol.id) as carol_q,
+    ):
+        await send(any_ctx, alice, "bob@localhost")
+        assert alice_q.empty() and carol_q.empty()
+    assert any_ctx.events.subscriber_count(bob.id) == 0
+
+
+async def test_slow_subscribers_lose_the_oldest_events_and_never_block() -> None:
+    """A full queue drops its oldest event so publishing never waits on a subscriber."""
+    bus = EventBus()
+    async with bus.subscribe("a") as queue:
+        for i in range(QUEUE_LIMIT + 5):
+            bus.publish(Event("a", "new", {"i": i}))
+        assert queue.qsize() == QUEUE_LIMIT
+        assert queue.get_nowait().data["i"] == 5
+    assert bus.subscriber_count("a") == 0
+    bus.publish(Event("a", "new"))  # nobody listening: a no-op
