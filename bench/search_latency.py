@@ -19,8 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
+import platform
 import random
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -164,7 +167,11 @@ class Corpus:
 
     def message(self, n: int) -> Fake:
         rng = self.rng
-        sender = rng.choices(self.senders, weights=self.sender_weights)[0]
+        roll = rng.random()
+        folder = INBOX if roll < 0.85 else ARCHIVE if roll < 0.95 else SENT
+        peer = rng.choices(self.senders, weights=self.sender_weights)[0]
+        owner = Address(self.owner)
+        sender, recipient = (owner, peer) if folder == SENT else (peer, owner)
         subject = " ".join(self.words(rng.randint(3, 8))).capitalize()
         if rng.random() < 0.3:
             subject = f"Re: {subject}"
@@ -172,7 +179,7 @@ class Corpus:
         body = self.body()
         message_id = f"<bench.{n}@{sender.domain}>"
         raw = (
-            f"From: {sender.formatted()}\r\nTo: {self.owner}\r\nSubject: {subject}\r\n"
+            f"From: {sender.formatted()}\r\nTo: {recipient.formatted()}\r\nSubject: {subject}\r\n"
             f"Date: {date.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\nMessage-ID: {message_id}\r\n"
             "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
             f"{body.replace(chr(10), chr(13) + chr(10))}\r\n"
@@ -181,7 +188,7 @@ class Corpus:
             message_id=message_id,
             subject=subject,
             from_addr=sender,
-            to=[Address(self.owner)],
+            to=[recipient],
             cc=[],
             reply_to=[],
             date=date,
@@ -190,9 +197,7 @@ class Corpus:
             text=body,
             html="",
         )
-        roll = rng.random()
-        folder = INBOX if roll < 0.85 else ARCHIVE if roll < 0.95 else SENT
-        return Fake(raw, parsed, folder, seen=rng.random() < 0.7)
+        return Fake(raw, parsed, folder, seen=folder == SENT or rng.random() < 0.7)
 
 
 async def fill(ctx: AppContext, agent: AgentRecord, count: int) -> float:
@@ -241,7 +246,7 @@ def percentile(samples: list[float], pct: float) -> float:
 
 
 async def measure(ctx: AppContext, agent: AgentRecord, runs: int) -> dict[str, list[float]]:
-    senders = [f"{first}" for first in FIRST[:20]]
+    senders = FIRST[:20]
 
     async def search_text(i: int) -> object:
         criteria = SearchCriteria(text=TextCriteria(text=QUERY_WORDS[i % len(QUERY_WORDS)]))
@@ -378,7 +383,11 @@ def main() -> int:
     for dialect in dialects:
         rows += asyncio.run(run_dialect(dialect, args))
     print()
-    print(f"{args.messages:,} messages, {args.runs} runs per benchmark")
+    print(
+        f"{args.messages:,} messages, {args.runs} runs per benchmark; Python "
+        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} at the end"
+    )
     print_table(rows)
     return 0 if all(r[-1] == "ok" for r in rows) else 1
 

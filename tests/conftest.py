@@ -15,7 +15,7 @@ from agentpost.config import Settings
 from agentpost.services import accounts
 from agentpost.services.accounts import Principal
 from agentpost.services.context import AppContext, build_context
-from agentpost.storage.records import AgentRecord
+from agentpost.testing.factories import admin_principal, make_agent
 
 PG_ADMIN_DSN = os.environ.get("AGENTPOST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -93,10 +93,4 @@ async def admin(ctx: AppContext) -> Principal:
     return await admin_principal(ctx)
 
 
-async def admin_principal(context: AppContext) -> Principal:
-    return await accounts.admin_principal(context)
-
-
-async def make_agent(context: AppContext, name: str) -> tuple[AgentRecord, str]:
-    """Create an agent as the admin; returns its record and API key."""
-    return await accounts.create_agent(context, await admin_principal(context), name=name)
+__all__ = ["admin_principal", "make_agent"]

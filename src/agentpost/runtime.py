@@ -66,6 +66,9 @@ def configure_logging(level_name: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # These log SQL parameters (message bodies, key hashes) at DEBUG: never let them.
+    for noisy in ("aiosqlite", "sqlalchemy.engine", "asyncpg"):
+        logging.getLogger(noisy).setLevel(max(level, logging.INFO))
 
 
 def say(line: str) -> None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,28 +14,13 @@ import pytest
 import uvicorn
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp_support import MASTER_KEY, Agent, McpSession
 
 from agentpost.api.app import create_app
 from agentpost.client import AgentPostClient
 from agentpost.config import Settings
 from agentpost.services import accounts
 from agentpost.services.context import AppContext
-from agentpost.storage.records import AgentRecord
-
-MASTER_KEY = "mk_" + "5a" * 24
-
-
-@dataclass(frozen=True)
-class Agent:
-    record: AgentRecord
-    key: str
-
-    @property
-    def address(self) -> str:
-        return self.record.address
-
-
-McpSession = Callable[..., AbstractAsyncContextManager[ClientSession]]
 
 
 class _Server(uvicorn.Server):

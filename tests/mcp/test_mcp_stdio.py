@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from mcp import ClientSession
+from mcp_support import MASTER_KEY, Agent, McpSession
 from mcp_types import CallToolResult, TextContent, TextResourceContents
 
 from agentpost.client import AgentPostClient
 from agentpost.mcp import format as fmt
 from agentpost.services.context import AppContext
 from agentpost.services.events import Event
-from conftest import MASTER_KEY, Agent, McpSession
 
 pytestmark = pytest.mark.anyio
 

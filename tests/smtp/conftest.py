@@ -9,7 +9,7 @@ import pytest
 
 from agentpost.services.context import AppContext
 from agentpost.smtp import SmtpServer, start_smtp
-from conftest import make_agent
+from agentpost.testing.factories import make_agent
 
 from .support import Agent
 

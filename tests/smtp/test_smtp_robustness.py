@@ -208,6 +208,7 @@ async def test_logs_carry_neither_credentials_nor_bodies(
     for secret in (alice.key, plain, "ak_wrong_secret_value", "SECRET-BODY"):
         assert secret not in logged
     assert "SMTP AUTH refused" in logged
+    assert "login_data is deprecated" not in logged  # AUTH goes through our handle_AUTH hook
 
 
 async def test_close_does_not_wait_for_idle_clients(ctx: AppContext, alice: Agent) -> None:

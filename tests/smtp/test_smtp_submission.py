@@ -10,7 +10,7 @@ from anyio import to_thread
 from agentpost.services import accounts, mailbox
 from agentpost.services.context import AppContext
 from agentpost.smtp import SmtpServer
-from conftest import admin_principal
+from agentpost.testing.factories import admin_principal
 
 from .conftest import Listen
 from .support import (
@@ -29,8 +29,12 @@ pytestmark = pytest.mark.anyio
 
 
 def _login(ctx: AppContext, client: smtplib.SMTP, user: str, key: str) -> None:
+    """STARTTLS, then AUTH PLAIN with the initial response (RFC 4616)."""
     client.starttls(context=client_tls(ctx))
-    client.login(user, key)
+    client.ehlo()
+    client.user, client.password = user, key
+    code, _ = client.auth("PLAIN", client.auth_plain)
+    assert code == 235
 
 
 async def test_starttls_auth_plain_sends_like_the_api(

@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import case, func, inspect, select, text
+from alembic import command
+from sqlalchemy import Connection, case, event, func, inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentpost.services import accounts
+from agentpost.services import accounts, inbox, mailbox
 from agentpost.services.context import AppContext
-from agentpost.storage.migrate import upgrade_to_head
+from agentpost.services.mailbox import SearchCriteria
+from agentpost.storage.migrate import _alembic_config, upgrade_to_head
+from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
 from agentpost.storage.repositories import folders as folder_repo
 from agentpost.storage.repositories import messages as repo
-from agentpost.storage.search import MAX_TOKENS, tokens
+from agentpost.storage.search import (
+    MAX_TOKENS,
+    MAX_WORD_CHARS,
+    SearchDocument,
+    TextCriteria,
+    tokens,
+)
 from agentpost.storage.tables import folders, message_blobs, messages, metadata
 
 pytestmark = pytest.mark.anyio
@@ -23,16 +34,28 @@ pytestmark = pytest.mark.anyio
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
-async def _agent_and_folder(ctx: AppContext) -> tuple[str, int]:
+async def _agent(ctx: AppContext, name: str) -> AgentRecord:
     async with ctx.db.read() as conn:
         owner = await account_repo.default_owner(conn)
     assert owner is not None
     principal = accounts.Principal(accounts.PrincipalKind.admin, owner.id)
-    record, _ = await accounts.create_agent(ctx, principal, name="store")
+    record, _ = await accounts.create_agent(ctx, principal, name=name)
+    return record
+
+
+async def _agent_and_folder(ctx: AppContext) -> tuple[str, int]:
+    record = await _agent(ctx, "store")
     async with ctx.db.read() as conn:
         inbox = await folder_repo.folder_by_name(conn, record.id, "INBOX")
     assert inbox is not None
     return record.id, inbox.id
+
+
+DOC = SearchDocument("Sender a@x.test", "b@x.test", "subject", "body words")
+
+
+async def _insert(ctx: AppContext, conn: AsyncConnection, new: repo.NewMessage) -> int:
+    return await repo.insert_message(conn, ctx.db.dialect, new, DOC)
 
 
 def _new(agent_id: str, folder_id: int, uid: int, blob_id: int, **kw: object) -> repo.NewMessage:
@@ -118,9 +141,9 @@ async def test_orphan_blobs_are_deleted_and_shared_blobs_kept(any_ctx: AppContex
     async with any_ctx.db.write() as conn:
         shared = await repo.insert_blob(conn, b"shared")
         single = await repo.insert_blob(conn, b"single")
-        first = await repo.insert_message(conn, _new(agent_id, folder_id, 1, shared))
-        await repo.insert_message(conn, _new(agent_id, folder_id, 2, shared))
-        third = await repo.insert_message(conn, _new(agent_id, folder_id, 3, single))
+        first = await _insert(any_ctx, conn, _new(agent_id, folder_id, 1, shared))
+        await _insert(any_ctx, conn, _new(agent_id, folder_id, 2, shared))
+        third = await _insert(any_ctx, conn, _new(agent_id, folder_id, 3, single))
     async with any_ctx.db.write() as conn:
         await repo.delete_rows(conn, [first, third])
         await repo.delete_orphan_blobs(conn, [shared, single, shared])
@@ -128,6 +151,13 @@ async def test_orphan_blobs_are_deleted_and_shared_blobs_kept(any_ctx: AppContex
         remaining = (await conn.execute(select(message_blobs.c.id))).scalars().all()
         assert await repo.read_blob(conn, shared) == b"shared"
     assert list(remaining) == [shared]
+
+
+async def _counters(ctx: AppContext, agent_id: str) -> dict[int, tuple[int, int]]:
+    """Folder id → (message_count, unseen_count) as the triggers keep them."""
+    async with ctx.db.read() as conn:
+        found = await folder_repo.list_folders(conn, agent_id)
+    return {f.id: (f.message_count, f.unseen_count) for f in found}
 
 
 async def _recount(ctx: AppContext, agent_id: str) -> dict[int, tuple[int, int]]:
@@ -153,15 +183,10 @@ async def test_folder_counters_follow_every_change(any_ctx: AppContext) -> None:
     async with any_ctx.db.write() as conn:
         blob = await repo.insert_blob(conn, b"x")
         ids = [
-            await repo.insert_message(conn, _new(agent_id, inbox, uid, blob, seen=uid == 1))
+            await _insert(any_ctx, conn, _new(agent_id, inbox, uid, blob, seen=uid == 1))
             for uid in (1, 2, 3, 4)
         ]
-    async with any_ctx.db.read() as conn:
-        assert (await folder_repo.folder_counts(conn, agent_id))[inbox] == (4, 3)
-        assert await repo.count(conn, inbox) == 4
-        assert await repo.count(conn, inbox, unseen_only=True) == 3
-        folder = await folder_repo.folder_by_name(conn, agent_id, "INBOX")
-        assert folder is not None and (folder.message_count, folder.unseen_count) == (4, 3)
+    assert (await _counters(any_ctx, agent_id))[inbox] == (4, 3)
 
     async with any_ctx.db.write() as conn:
         await repo.set_seen(conn, ids, True)  # one already seen: no double count
@@ -169,16 +194,14 @@ async def test_folder_counters_follow_every_change(any_ctx: AppContext) -> None:
         await repo.move(conn, ids[1], archive.id, 1)
         await repo.move(conn, ids[0], archive.id, 2)
         await repo.set_flags(conn, ids[2], ["\\Flagged"])  # not a counted change
-    async with any_ctx.db.read() as conn:
-        counts = await folder_repo.folder_counts(conn, agent_id)
+    counts = await _counters(any_ctx, agent_id)
     assert counts[inbox] == (2, 0)
     assert counts[archive.id] == (2, 1)
     assert counts == await _recount(any_ctx, agent_id)
 
     async with any_ctx.db.write() as conn:
         await repo.delete_rows(conn, ids[:3])
-    async with any_ctx.db.read() as conn:
-        counts = await folder_repo.folder_counts(conn, agent_id)
+    counts = await _counters(any_ctx, agent_id)
     assert (counts[inbox], counts[archive.id]) == ((1, 0), (0, 0))
     assert counts == await _recount(any_ctx, agent_id)
 
@@ -189,10 +212,9 @@ async def test_failed_write_leaves_counters_untouched(any_ctx: AppContext) -> No
     with pytest.raises(RuntimeError):
         async with any_ctx.db.write() as conn:
             blob = await repo.insert_blob(conn, b"x")
-            await repo.insert_message(conn, _new(agent_id, inbox, 1, blob))
+            await _insert(any_ctx, conn, _new(agent_id, inbox, 1, blob))
             raise RuntimeError("abort")
-    async with any_ctx.db.read() as conn:
-        assert (await folder_repo.folder_counts(conn, agent_id))[inbox] == (0, 0)
+    assert (await _counters(any_ctx, agent_id))[inbox] == (0, 0)
 
 
 async def test_thread_of_prefers_the_newest_known_parent(any_ctx: AppContext) -> None:
@@ -201,8 +223,8 @@ async def test_thread_of_prefers_the_newest_known_parent(any_ctx: AppContext) ->
     agent_id, folder_id = await _agent_and_folder(any_ctx)
     async with any_ctx.db.write() as conn:
         blob = await repo.insert_blob(conn, b"x")
-        await repo.insert_message(conn, _new(agent_id, folder_id, 1, blob, thread_id="T-old"))
-        await repo.insert_message(conn, _new(agent_id, folder_id, 2, blob, thread_id="T-new"))
+        await _insert(any_ctx, conn, _new(agent_id, folder_id, 1, blob, thread_id="T-old"))
+        await _insert(any_ctx, conn, _new(agent_id, folder_id, 2, blob, thread_id="T-new"))
     async with any_ctx.db.read() as conn:
         assert await repo.thread_of(conn, agent_id, ["<m1@x.test>", "<m2@x.test>"]) == "T-new"
         assert await repo.thread_of(conn, agent_id, ["<m1@x.test>"]) == "T-old"
@@ -217,13 +239,14 @@ async def test_delete_rows_handles_more_ids_than_sqlite_binds(any_ctx: AppContex
     async with any_ctx.db.write() as conn:
         blob = await repo.insert_blob(conn, b"x")
         ids = [
-            await repo.insert_message(conn, _new(agent_id, folder_id, uid, blob))
+            await _insert(any_ctx, conn, _new(agent_id, folder_id, uid, blob))
             for uid in range(1, 1201)
         ]
     async with any_ctx.db.write() as conn:
         await repo.delete_rows(conn, ids)
+    assert (await _counters(any_ctx, agent_id))[folder_id] == (0, 0)
     async with any_ctx.db.read() as conn:
-        assert await repo.count(conn, folder_id) == 0
+        assert await repo.page(conn, folder_id, limit=5, offset=0) == []
         left = await conn.execute(select(func.count()).select_from(message_blobs))
         assert left.scalar_one() == 1  # delete_rows leaves blobs to delete_orphan_blobs
 
@@ -233,7 +256,7 @@ async def test_delete_rows_handles_more_ids_than_sqlite_binds(any_ctx: AppContex
     [
         ("Café Über naïve", ["cafe", "uber", "naive"]),
         ("cafe\u0301 decomposed", ["cafe", "decomposed"]),  # NFD input folds the same way
-        ("ﬁnance ＦＵＬＬ", ["finance", "full"]),  # compatibility forms (NFKD)
+        ("\ufb01nance \uff26\uff35\uff2c\uff2c", ["finance", "full"]),  # compatibility forms (NFKD)
         ("dave.smith@partner.org", ["dave", "smith", "partner", "org"]),
         ("menu-v2.pdf 3.14 project_alpha", ["menu", "v2", "pdf", "3", "14", "project", "alpha"]),
         ('"x" OR y* NEAR(a) -b :c', ["x", "or", "y", "near", "a", "b", "c"]),
@@ -248,5 +271,81 @@ def test_search_tokens_are_folded_words(text: str, expected: list[str]) -> None:
 
 
 def test_search_tokens_are_capped() -> None:
-    """A query uses at most MAX_TOKENS words, so a pasted essay cannot build a huge query."""
+    """A query uses at most MAX_TOKENS words, so a pasted essay cannot build a huge query;
+    an over-long word is cut rather than dropped (dropping it would match everything)."""
     assert len(tokens(" ".join(f"w{i}" for i in range(100)))) == MAX_TOKENS
+    assert tokens("a" * 3000) == ["a" * MAX_WORD_CHARS]
+
+
+async def test_downgrade_to_0001_and_upgrade_again_keeps_counts_and_search(
+    any_ctx: AppContext,
+) -> None:
+    """0002 converts an existing 0001 database: counters are backfilled, PostgreSQL's weighted
+    vector is split per field, and search answers the same afterwards."""
+    bob = await _agent(any_ctx, "bob")
+    raw = (
+        b"From: Carol <carol@example.com>\r\nTo: bob@localhost\r\nSubject: Quarterly plan\r\n"
+        b"Message-ID: <q1@example.com>\r\n\r\nbudget numbers attached\r\n"
+    )
+    await inbox.accept_message(any_ctx, raw, [bob])
+    await inbox.accept_message(any_ctx, raw.replace(b"q1@", b"q2@"), [bob])
+    await mailbox.set_seen(any_ctx, bob, [1], seen=True)
+
+    def downgrade(connection: Connection) -> None:
+        command.downgrade(_alembic_config(connection), "0001_core")
+
+    async with any_ctx.db.engine.begin() as conn:
+        await conn.run_sync(downgrade)
+    await upgrade_to_head(any_ctx.db)
+
+    folders_now = {f.name: (f.total, f.unseen) for f in await mailbox.list_folders(any_ctx, bob)}
+    assert folders_now["INBOX"] == (2, 1)
+    for criteria in (
+        TextCriteria(text="budget"),
+        TextCriteria(subject="quarter"),
+        TextCriteria(from_="carol"),
+        TextCriteria(to="bob"),
+    ):
+        found, total = await mailbox.search_messages(
+            any_ctx, bob, SearchCriteria(text=criteria), limit=5, offset=0
+        )
+        assert (total, sorted(m.uid for m in found)) == (2, [1, 2]), criteria
+    assert (
+        await mailbox.search_messages(
+            any_ctx, bob, SearchCriteria(text=TextCriteria(subject="budget")), limit=5, offset=0
+        )
+    )[1] == 0
+
+
+async def _search_plan(ctx: AppContext, who: AgentRecord, criteria: SearchCriteria) -> str:
+    """The SQLite query plan of the statement that picks a search's page."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        seen.append((args[2], args[3]))  # statement, parameters
+
+    event.listen(ctx.db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        await mailbox.search_messages(ctx, who, criteria, limit=50, offset=0)
+    finally:
+        event.remove(ctx.db.engine.sync_engine, "before_cursor_execute", capture)
+    statement, params = next((s, p) for s, p in seen if "OVER ()" in s)
+    async with ctx.db.read() as conn:
+        rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+        return "\n".join(str(row[-1]) for row in rows)
+
+
+async def test_sqlite_text_search_follows_the_hits_not_the_mailbox(ctx: AppContext) -> None:
+    """On SQLite a text search checks each full-text hit in the small covering index, and a
+    folder filter still follows the hits: neither walks the agent's whole mailbox."""
+    bob = await _agent(ctx, "bob")
+    await inbox.accept_message(ctx, b"Subject: budget\r\n\r\nbudget numbers", [bob])
+    plain = await _search_plan(ctx, bob, SearchCriteria(text=TextCriteria(text="budget")))
+    assert "COVERING INDEX ix_messages_agent_search (agent_id=? AND id=?)" in plain
+    assert "messages_fts VIRTUAL TABLE" in plain
+    in_folder = await _search_plan(
+        ctx, bob, SearchCriteria(text=TextCriteria(from_="carol"), folder="INBOX")
+    )
+    assert "ix_messages_agent_folder_uid" not in in_folder
+    assert "SCAN messages\n" not in in_folder + "\n"
+    assert "messages_fts VIRTUAL TABLE" in in_folder

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses, make_msgid, parsedate_to_datetime
@@ -203,8 +205,9 @@ def build_message(out: OutgoingMessage, *, message_id: str, date: datetime) -> E
 
 
 def parse_message(raw: bytes, *, fallback_date: datetime | None = None) -> ParsedMessage:
-    """Parse raw bytes into the indexed view. Never raises on malformed input."""
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    """Parse raw bytes into the indexed view. Never raises on malformed input, and does
+    bounded work whatever the header sizes (see ``bounded_header``)."""
+    msg = _parse(raw)
     text, html, attachments = _walk_parts(msg)
     return ParsedMessage(
         message_id=normalize_message_id(_header(msg, "Message-ID")) or "",
@@ -222,26 +225,78 @@ def parse_message(raw: bytes, *, fallback_date: datetime | None = None) -> Parse
     )
 
 
-def _header(msg: Message, name: str) -> str:
+# Parsing a header field costs about 5 µs per byte (email's header parser), so a 1 MB Subject
+# or To would take seconds of CPU. The parsed view keeps the first 16 KiB of each top-level
+# field; the raw message, the source of truth, keeps everything.
+MAX_PARSED_FIELD = 16 * 1024
+_HEADER_END = re.compile(rb"\n\r?\n")
+_FIELD_START = re.compile(rb"(?<=\n)(?=[^ \t])")
+
+
+def bounded_header(raw: bytes) -> bytes:
+    """``raw`` with every top-level header field cut to MAX_PARSED_FIELD bytes."""
+    found = _HEADER_END.search(raw)
+    end = found.start() + 1 if found else len(raw)
+    if end <= MAX_PARSED_FIELD:
+        return raw
+    fields = _FIELD_START.split(raw[:end])
+    return b"".join(_bounded_field(f) for f in fields) + raw[end:]
+
+
+def _bounded_field(field: bytes) -> bytes:
+    if len(field) <= MAX_PARSED_FIELD:
+        return field
+    cut = field.rfind(b"\n", 0, MAX_PARSED_FIELD)  # keep whole folded lines when possible
+    return field[: cut + 1] if cut > 0 else field[:MAX_PARSED_FIELD] + b"\r\n"
+
+
+def _parse(raw: bytes) -> Message:
+    # compat32 hands back header strings as they are; the default policy builds a structured
+    # header object per access, which is most of the cost of indexing a small message.
+    return BytesParser(policy=policy.compat32).parsebytes(bounded_header(raw))
+
+
+def decode_words(value: str) -> str:
+    """Decode RFC 2047 encoded-words (``=?utf-8?q?...?=``); undecodable text is kept as is."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeError, HeaderParseError):
+        return value
+
+
+def _raw_header(msg: Message, name: str) -> str:
     try:
         value = msg.get(name)
     except Exception:  # a malformed header must not lose the message
-        value = msg.get_all(name, failobj=[""])[0] if hasattr(msg, "get_all") else ""
+        value = None
     if value is None:
         return ""
     text = str(value).replace("\x00", "")  # NUL cannot be stored as text (PostgreSQL)
     return " ".join(text.split()) if has_line_break(text) else text.strip()
 
 
+def _header(msg: Message, name: str) -> str:
+    decoded = decode_words(_raw_header(msg, name)).replace("\x00", "")
+    return " ".join(decoded.split()) if has_line_break(decoded) else decoded.strip()
+
+
 def _addresses(msg: Message, name: str) -> list[Address]:
-    value = _header(msg, name)
+    # Split the list before decoding: a decoded display name may contain commas.
+    value = _raw_header(msg, name)
     if not value:
         return []
     try:
         pairs = getaddresses([value])
     except Exception:
         return []
-    return [Address(address=a.strip(), name=n.strip()) for n, a in pairs if a and "@" in a]
+    return [Address(address=a.strip(), name=_clean_name(n)) for n, a in pairs if a and "@" in a]
+
+
+def _clean_name(name: str) -> str:
+    decoded = decode_words(name.strip())
+    return " ".join(decoded.split()) if has_line_break(decoded) else decoded
 
 
 def _date(msg: Message, fallback: datetime | None) -> datetime:
@@ -266,6 +321,7 @@ def _leaf_parts(msg: Message) -> Iterator[tuple[Message, str, str | None, bool]]
         try:
             disposition = part.get_content_disposition()
             filename = part.get_filename()
+            filename = decode_words(filename) if filename else filename
         except Exception:  # a malformed parameter must not lose the part
             disposition, filename = None, None
         is_attachment = (
@@ -314,7 +370,7 @@ def _payload_text(part: Message) -> str:
 
 def iter_attachments(raw: bytes) -> Iterator[tuple[AttachmentInfo, bytes]]:
     """The attachments of a raw message with their decoded bytes, in parse order."""
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    msg = _parse(raw)
     for part, ctype, filename, is_attachment in _leaf_parts(msg):
         if is_attachment:
             payload = _payload_bytes(part)

@@ -3,12 +3,15 @@
 The SMTP listener asks ``check_recipient`` at RCPT time (so unknown users are refused before
 any data is sent, RFC 5321 §3.3) and hands the bytes to ``accept_message`` at DATA time. The
 message is committed before the listener answers 250; events go out after the commit.
+
+A busy listener uses the same two through ``RecipientCache`` (lookups remembered for a second)
+and ``GroupCommitter`` (concurrent deliveries share one transaction). ``parse_for_index`` is
+the bounded parse every stored message goes through, inbound or sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -114,12 +117,6 @@ def mailbox_address(address: str) -> str:
     return f"{local.split('+', 1)[0]}@{domain}"
 
 
-# Parsing a header field costs about 5 µs per byte (email's header parser), so a 1 MB Subject
-# or To would take seconds of CPU. The index keeps the first 16 KiB of each top-level field;
-# the raw message, the source of truth, keeps everything.
-MAX_INDEXED_FIELD = 16 * 1024
-_HEADER_END = re.compile(rb"\n\r?\n")
-_FIELD_START = re.compile(rb"(?<=\n)(?=[^ \t])")
 # Parsing is pure Python under the GIL: more parsers at once add no throughput, but each one
 # more is another thread the event loop must win the GIL from. Waiting threads hold no GIL.
 PARSERS = 2
@@ -127,32 +124,13 @@ _PARSE_SLOTS = threading.BoundedSemaphore(PARSERS)
 
 
 def parse_for_index(raw: bytes, *, received: datetime) -> ParsedMessage:
-    """``parse_message`` with bounded work for any input. CPU-bound: call it in a thread.
-
-    Over-long header fields are cut for parsing, and the body texts are cut to what the search
-    index keeps, so the preview and index work done later on the event loop stays small.
-    """
+    """``parse_message`` for storing: at most PARSERS at once, bodies cut to what the search
+    index keeps. CPU-bound: call it in a thread."""
     with _PARSE_SLOTS:
-        parsed = parse_message(_bounded_header(raw), fallback_date=received)
+        parsed = parse_message(raw, fallback_date=received)
     parsed.text = parsed.text[:MAX_INDEXED_BODY]
     parsed.html = parsed.html[:MAX_INDEXED_BODY]
     return parsed
-
-
-def _bounded_header(raw: bytes) -> bytes:
-    found = _HEADER_END.search(raw)
-    end = found.start() + 1 if found else len(raw)
-    if end <= MAX_INDEXED_FIELD:
-        return raw
-    fields = _FIELD_START.split(raw[:end])
-    return b"".join(_bounded_field(f) for f in fields) + raw[end:]
-
-
-def _bounded_field(field: bytes) -> bytes:
-    if len(field) <= MAX_INDEXED_FIELD:
-        return field
-    cut = field.rfind(b"\n", 0, MAX_INDEXED_FIELD)  # keep whole folded lines when possible
-    return field[: cut + 1] if cut > 0 else field[:MAX_INDEXED_FIELD] + b"\r\n"
 
 
 def new_mail_event(copy: StoredCopy, subject: str, sender: str, message_id: str) -> Event:

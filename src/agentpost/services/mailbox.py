@@ -96,8 +96,7 @@ async def list_folder(
 async def list_folders(ctx: AppContext, agent: AgentRecord) -> list[FolderInfo]:
     async with ctx.db.read() as conn:
         found = await folder_repo.list_folders(conn, agent.id)
-        counts = await folder_repo.folder_counts(conn, agent.id)
-    return [FolderInfo(f.name, f.special_use, *counts.get(f.id, (0, 0))) for f in found]
+    return [FolderInfo(f.name, f.special_use, f.message_count, f.unseen_count) for f in found]
 
 
 async def create_folder(ctx: AppContext, agent: AgentRecord, name: str) -> FolderInfo:

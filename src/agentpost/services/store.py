@@ -58,6 +58,7 @@ async def store_copy(
     )
     row_id = await repo.insert_message(
         conn,
+        dialect,
         repo.NewMessage(
             agent_id=agent_id,
             folder_id=target.id,
@@ -81,11 +82,6 @@ async def store_copy(
             preview=parsed.preview,
             direction=direction,
         ),
-    )
-    await search.index_message(
-        conn,
-        dialect,
-        row_id,
         search.SearchDocument(
             from_text=f"{parsed.from_addr.name} {parsed.from_addr.address}",
             to_text=" ".join(f"{a.name} {a.address}" for a in [*parsed.to, *parsed.cc]),

@@ -47,7 +47,10 @@ class SmtpServer:
         for protocol in list(self._sessions):
             if protocol.transport is not None:
                 protocol.transport.close()
-        await self._server.wait_closed()
+        # Python 3.12+ waits here for every connection; a peer that never finishes its TLS
+        # close must not hold the shutdown.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._server.wait_closed(), timeout=grace)
         log.info("SMTP listener on %s:%d closed", self.host, self.port)
 
 

@@ -64,7 +64,8 @@ def received_header(
     if len(recipients) == 1 and _is_plain(recipients[0]):
         parts.append(f"\r\n\tfor <{recipients[0]}>")
     parts.append(f";\r\n\t{format_datetime(now)}\r\n")
-    return "".join(parts).encode("ascii")
+    # Only our hostname can be non-ASCII (an IDN mail domain): RFC 6532 allows UTF-8 there.
+    return "".join(parts).encode("utf-8")
 
 
 def _safe_helo(helo: str | None) -> str:

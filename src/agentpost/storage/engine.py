@@ -28,11 +28,16 @@ class Database:
         if self.is_sqlite:
             _ensure_sqlite_dir(url)
             self.engine: AsyncEngine = create_async_engine(
-                url, echo=echo, connect_args={"timeout": 30, "isolation_level": None}
+                url,
+                echo=echo,
+                hide_parameters=True,  # errors must not carry message bodies or key hashes
+                connect_args={"timeout": 30, "isolation_level": None},
             )
             _install_sqlite_pragmas(self.engine, sqlite_synchronous)
         else:
-            self.engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=10)
+            self.engine = create_async_engine(
+                url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=10
+            )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager

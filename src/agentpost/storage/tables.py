@@ -2,8 +2,8 @@
 
 Raw RFC 5322 bytes live in ``message_blobs``, apart from the parsed and indexed fields in
 ``messages``, so listing and searching never drag message bodies through memory.
-Full-text search is dialect-specific and set up by the migrations: an FTS5 table
-``messages_fts`` on SQLite, a ``search_vector`` tsvector column with a GIN index on PostgreSQL.
+Full-text search is dialect-specific (storage/search.py): an FTS5 table ``messages_fts`` on
+SQLite, made by the migrations; tsvector columns with GIN indexes on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 metadata = MetaData()
+SEARCH_COLUMNS = ("search_from", "search_to", "search_subject", "search_text")
 
 # BigInteger primary keys become INTEGER (rowid aliases) on SQLite thanks to the variant.
 Id = BigInteger().with_variant(Integer, "sqlite")
@@ -119,10 +121,18 @@ messages = Table(
     Column("attachments", JSON, nullable=False),
     Column("preview", Text, nullable=False),
     Column("direction", String(8), nullable=False),
+    # PostgreSQL full-text vectors, one per searchable field (see storage/search.py); SQLite
+    # uses its FTS5 table instead and leaves these NULL. Never selected with a message.
+    *(
+        Column(name, TSVECTOR().with_variant(Text, "sqlite"), nullable=True)
+        for name in SEARCH_COLUMNS
+    ),
     UniqueConstraint("folder_id", "uid", name="uq_messages_folder_uid"),
     Index("ix_messages_agent_folder_uid", "agent_id", "folder_id", "uid"),
     Index("ix_messages_agent_thread", "agent_id", "thread_id"),
     Index("ix_messages_agent_message_id", "agent_id", "message_id"),
+    # Expunge asks "does any copy still use this blob?" for every removed message.
+    Index("ix_messages_blob", "blob_id"),
 )
 
 deliveries = Table(

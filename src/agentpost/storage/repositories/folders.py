@@ -75,16 +75,6 @@ async def list_folders(conn: AsyncConnection, agent_id: str) -> list[FolderRecor
     return [_folder(r) for r in result.mappings()]
 
 
-async def folder_counts(conn: AsyncConnection, agent_id: str) -> dict[int, tuple[int, int]]:
-    """folder id → (total, unseen) for every folder of an agent, from the kept counters."""
-    result = await conn.execute(
-        select(folders.c.id, folders.c.message_count, folders.c.unseen_count).where(
-            folders.c.agent_id == agent_id
-        )
-    )
-    return {int(fid): (int(total), int(unseen)) for fid, total, unseen in result}
-
-
 async def allocate_uid(conn: AsyncConnection, folder_id: int) -> int:
     """Take the folder's next UID; the UPDATE's row lock makes it safe across processes."""
     result = await conn.execute(

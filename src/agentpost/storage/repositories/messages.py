@@ -13,9 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.storage import search as fts
 from agentpost.storage.records import DeliveryRecord, MessageRecord, utc
-from agentpost.storage.tables import deliveries, folders, message_blobs, messages
+from agentpost.storage.tables import (
+    SEARCH_COLUMNS,
+    deliveries,
+    folders,
+    message_blobs,
+    messages,
+)
 
-_COLUMNS = [*messages.c, folders.c.name.label("folder")]
+_COLUMNS = [
+    *(column for column in messages.c if column.name not in SEARCH_COLUMNS),
+    folders.c.name.label("folder"),
+]
 
 
 def _message(row: RowMapping) -> MessageRecord:
@@ -95,8 +104,11 @@ async def delete_orphan_blobs(conn: AsyncConnection, blob_ids: Sequence[int]) ->
         await conn.execute(delete(message_blobs).where(message_blobs.c.id == blob_id, ~still_used))
 
 
-async def insert_message(conn: AsyncConnection, new: NewMessage) -> int:
-    values = {
+async def insert_message(
+    conn: AsyncConnection, dialect: str, new: NewMessage, doc: fts.SearchDocument
+) -> int:
+    """Insert one stored copy with its full-text entry; returns the row id."""
+    values: dict[str, Any] = {
         "agent_id": new.agent_id,
         "folder_id": new.folder_id,
         "uid": new.uid,
@@ -119,9 +131,12 @@ async def insert_message(conn: AsyncConnection, new: NewMessage) -> int:
         "attachments": new.attachments,
         "preview": new.preview,
         "direction": new.direction,
+        **fts.row_values(dialect, doc),
     }
     result = await conn.execute(insert(messages).values(**values).returning(messages.c.id))
-    return int(result.scalar_one())
+    row_id = int(result.scalar_one())
+    await fts.index_row(conn, dialect, row_id, doc)
+    return row_id
 
 
 async def thread_of(conn: AsyncConnection, agent_id: str, message_ids: list[str]) -> str | None:
@@ -172,13 +187,6 @@ async def page(
     return [_message(r) for r in result.mappings()]
 
 
-async def count(conn: AsyncConnection, folder_id: int, *, unseen_only: bool = False) -> int:
-    """Messages (or unseen ones) in a folder, from the counters the triggers keep."""
-    column = folders.c.unseen_count if unseen_only else folders.c.message_count
-    result = await conn.execute(select(column).where(folders.c.id == folder_id))
-    return int(result.scalar_one_or_none() or 0)
-
-
 async def search(
     conn: AsyncConnection,
     agent_id: str,
@@ -189,16 +197,26 @@ async def search(
 ) -> tuple[list[MessageRecord], int]:
     where = [messages.c.agent_id == agent_id, *conditions]
     newest_first = (messages.c.date.desc(), messages.c.id.desc())
-    total = await conn.execute(select(func.count()).select_from(messages).where(*where))
-    # Choose the page from the narrow columns, then read only its rows: sorting thousands of
-    # wide rows (previews, address lists) would cost more than the search itself.
-    page_ids = select(messages.c.id).where(*where).order_by(*newest_first)
-    rows = await conn.execute(
-        _select()
-        .where(messages.c.id.in_(page_ids.limit(limit).offset(offset)))
+    # One pass over the matches gives the page's ids and the total (a window count); only then
+    # are the page's wide rows read. Sorting thousands of full rows, or matching twice, would
+    # cost more than the search itself.
+    page = await conn.execute(
+        select(messages.c.id, func.count().over())
+        .where(*where)
         .order_by(*newest_first)
+        .limit(limit)
+        .offset(offset)
     )
-    return [_message(r) for r in rows.mappings()], int(total.scalar_one())
+    hits = page.all()
+    if not hits:
+        if offset == 0:
+            return [], 0
+        total = await conn.execute(select(func.count()).select_from(messages).where(*where))
+        return [], int(total.scalar_one())
+    rows = await conn.execute(
+        _select().where(messages.c.id.in_([int(h[0]) for h in hits])).order_by(*newest_first)
+    )
+    return [_message(r) for r in rows.mappings()], int(hits[0][1])
 
 
 async def set_seen(conn: AsyncConnection, row_ids: Sequence[int], seen: bool) -> None:

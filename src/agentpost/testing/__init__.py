@@ -1,0 +1,1 @@
+"""Importable test helpers (factories), shared by the test suite and the benchmarks."""
