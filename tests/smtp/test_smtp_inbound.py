@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import smtplib
+from typing import Any
 
 import pytest
 
@@ -155,25 +156,24 @@ async def test_full_mailbox_is_refused_with_452(
 async def test_storage_failure_gives_451_and_stores_nothing(
     ctx: AppContext, server: SmtpServer, alice: Agent, bob: Agent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A failure after the first copy is written rolls everything back; the client retries."""
-    real_store_copy = store.store_copy
+    """A failure after the copies are written rolls everything back; the client retries."""
+    real_store_copies = store.store_copies
     calls = 0
 
-    async def fail_on_second(*args: object, **kwargs: object) -> store.StoredCopy:
+    async def fail_after_writing(*args: Any, **kwargs: Any) -> list[store.StoredCopy]:
         nonlocal calls
         calls += 1
-        if calls == 2:
-            raise OSError("disk gone")
-        return await real_store_copy(*args, **kwargs)  # type: ignore[arg-type]
+        await real_store_copies(*args, **kwargs)
+        raise OSError("disk gone")
 
-    monkeypatch.setattr(inbox, "store_copy", fail_on_second)
+    monkeypatch.setattr(inbox, "store_copies", fail_after_writing)
     replies = await send(server.port, "carol@example.com", [alice.address, bob.address], message())
     assert code_and_text(replies[-1]).startswith("451 4.3.0")
-    assert calls == 2
+    assert calls == 1
     assert await stored_counts(ctx) == (0, 0)
     assert await folder(ctx, alice) == [] and await folder(ctx, bob) == []
 
-    monkeypatch.setattr(inbox, "store_copy", real_store_copy)
+    monkeypatch.setattr(inbox, "store_copies", real_store_copies)
     retried = await send(server.port, "carol@example.com", [alice.address, bob.address], message())
     assert retried[-1][0] == 250
     assert len(await folder(ctx, alice)) == 1 and len(await folder(ctx, bob)) == 1
@@ -214,15 +214,16 @@ async def test_concurrent_deliveries_are_all_stored_and_a_bad_one_fails_alone(
 ) -> None:
     """Concurrent DATA share commits (group commit); a message that cannot be stored gets 451
     on its own, and every other message of its group is still stored and acknowledged."""
-    real_store_copy = store.store_copy
+    real_store_copies = store.store_copies
 
-    async def refuse_poison(*args: object, **kwargs: object) -> store.StoredCopy:
-        parsed = kwargs["parsed"]
-        if getattr(parsed, "subject", "") == "poison":
+    async def refuse_poison(
+        conn: Any, dialect: str, specs: list[store.CopySpec]
+    ) -> list[store.StoredCopy]:
+        if any(spec.parsed.subject == "poison" for spec in specs):
             raise OSError("cannot store this one")
-        return await real_store_copy(*args, **kwargs)  # type: ignore[arg-type]
+        return await real_store_copies(conn, dialect, specs)
 
-    monkeypatch.setattr(inbox, "store_copy", refuse_poison)
+    monkeypatch.setattr(inbox, "store_copies", refuse_poison)
     subjects = [f"m{i}" for i in range(12)] + ["poison"]
     results = await asyncio.gather(
         *(send(server.port, "x@example.com", [alice.address], message(subject=s)) for s in subjects)

@@ -26,7 +26,7 @@ from agentpost.errors import AgentNotFound, Forbidden, InvalidInput, MailboxFull
 from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
 from agentpost.services.events import Event
-from agentpost.services.store import StoredCopy, store_copy
+from agentpost.services.store import CopySpec, StoredCopy, store_copies
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
 from agentpost.storage.repositories import messages as message_repo
@@ -167,25 +167,34 @@ async def _prepare(raw: bytes, agents: list[AgentRecord]) -> _Inbound:
     return _Inbound(raw, parsed, agents, received, done)
 
 
-async def _store(ctx: AppContext, conn: AsyncConnection, item: _Inbound) -> list[StoredCopy]:
-    """Write one message into the INBOX of each of its agents, inside the caller's transaction."""
-    blob_id = await message_repo.insert_blob(conn, item.raw)
-    unique = {a.id: a for a in item.agents}
-    return [
-        await store_copy(
-            conn,
-            ctx.db.dialect,
-            agent_id=agent.id,
-            folder=INBOX,
-            blob_id=blob_id,
-            size=len(item.raw),
-            parsed=item.parsed,
-            received_at=item.received,
-            seen=False,
-            direction="in",
-        )
-        for agent in unique.values()
-    ]
+async def _store(
+    ctx: AppContext, conn: AsyncConnection, group: list[_Inbound]
+) -> list[list[StoredCopy]]:
+    """Write messages into the INBOX of each of their agents, inside the caller's transaction:
+    one blob per message, one copy per distinct agent, all in a few batched statements."""
+    blob_ids = await message_repo.insert_blobs(conn, [item.raw for item in group])
+    specs: list[CopySpec] = []
+    owners: list[int] = []  # which message each spec belongs to
+    for position, (item, blob_id) in enumerate(zip(group, blob_ids, strict=True)):
+        for agent in {a.id: a for a in item.agents}.values():
+            specs.append(
+                CopySpec(
+                    agent_id=agent.id,
+                    folder=INBOX,
+                    blob_id=blob_id,
+                    size=len(item.raw),
+                    parsed=item.parsed,
+                    received_at=item.received,
+                    seen=False,
+                    direction="in",
+                )
+            )
+            owners.append(position)
+    stored = await store_copies(conn, ctx.db.dialect, specs)
+    result: list[list[StoredCopy]] = [[] for _ in group]
+    for position, copy in zip(owners, stored, strict=True):
+        result[position].append(copy)
+    return result
 
 
 def _announce(ctx: AppContext, item: _Inbound, copies: list[StoredCopy]) -> Delivered:
@@ -201,7 +210,7 @@ async def accept_message(ctx: AppContext, raw: bytes, agents: list[AgentRecord])
     """Store ``raw`` in the INBOX of each agent, in one transaction, then announce it."""
     item = await _prepare(raw, agents)
     async with ctx.db.write() as conn:
-        copies = await _store(ctx, conn, item)
+        [copies] = await _store(ctx, conn, [item])
     return _announce(ctx, item, copies)
 
 
@@ -244,7 +253,7 @@ class GroupCommitter:
     async def _commit(self, group: list[_Inbound]) -> None:
         try:
             async with self._ctx.db.write() as conn:
-                stored = [await _store(self._ctx, conn, item) for item in group]
+                stored = await _store(self._ctx, conn, group)
         except Exception as exc:
             if len(group) == 1:
                 group[0].done.set_exception(exc)

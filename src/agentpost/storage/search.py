@@ -21,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, text
+from sqlalchemy import ColumnElement, String, and_, bindparam, func, literal_column, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.storage.tables import messages
@@ -78,7 +78,7 @@ def _words(value: str) -> str:
     return " ".join(w for w in _TOKEN_RE.findall(_fold(value)) if len(w) <= MAX_WORD_CHARS)
 
 
-def _tsvector(words: str) -> ColumnElement[Any]:
+def _tsvector(words: str | ColumnElement[Any]) -> ColumnElement[Any]:
     # The 'simple' configuration: no stemming, no stop words; the words are already folded.
     return func.to_tsvector(literal_column("'simple'"), words)
 
@@ -87,37 +87,51 @@ def _tsquery(query: str) -> ColumnElement[Any]:
     return func.to_tsquery(literal_column("'simple'"), query)
 
 
-def row_values(dialect: str, doc: SearchDocument) -> dict[str, ColumnElement[Any]]:
-    """Columns to write with the message row: PostgreSQL's vectors (none on SQLite)."""
+_VECTOR_COLUMNS = ("search_from", "search_to", "search_subject", "search_text")
+
+
+def row_binds(dialect: str) -> dict[str, ColumnElement[Any]]:
+    """The message row's vector columns as SQL over bound words (PostgreSQL; none on SQLite),
+    so one statement can insert many rows."""
+    if dialect == "sqlite":
+        return {}
+    return {name: _tsvector(bindparam(f"{name}_words", type_=String())) for name in _VECTOR_COLUMNS}
+
+
+def row_params(dialect: str, doc: SearchDocument) -> dict[str, str]:
+    """The bound words for ``row_binds``."""
     if dialect == "sqlite":
         return {}
     subject = _words(doc.subject)
     return {
-        "search_from": _tsvector(_words(doc.from_text)),
-        "search_to": _tsvector(_words(doc.to_text)),
-        "search_subject": _tsvector(subject),
-        "search_text": _tsvector(f"{subject} {_words(doc.body[:MAX_INDEXED_BODY])}"),
+        "search_from_words": _words(doc.from_text),
+        "search_to_words": _words(doc.to_text),
+        "search_subject_words": subject,
+        "search_text_words": f"{subject} {_words(doc.body[:MAX_INDEXED_BODY])}",
     }
 
 
-async def index_row(
-    conn: AsyncConnection, dialect: str, message_row_id: int, doc: SearchDocument
+async def index_rows(
+    conn: AsyncConnection, dialect: str, items: list[tuple[int, SearchDocument]]
 ) -> None:
-    """Add a stored message to the SQLite FTS5 table (PostgreSQL indexed it with the row)."""
-    if dialect != "sqlite":
+    """Add stored messages to the SQLite FTS5 table (PostgreSQL indexed them with the row)."""
+    if dialect != "sqlite" or not items:
         return
     await conn.execute(
         text(
             "INSERT INTO messages_fts(rowid, from_text, to_text, subject, body) "
             "VALUES (:id, :f, :t, :s, :b)"
         ),
-        {
-            "id": message_row_id,
-            "f": _words(doc.from_text),
-            "t": _words(doc.to_text),
-            "s": _words(doc.subject),
-            "b": _words(doc.body[:MAX_INDEXED_BODY]),
-        },
+        [
+            {
+                "id": row_id,
+                "f": _words(doc.from_text),
+                "t": _words(doc.to_text),
+                "s": _words(doc.subject),
+                "b": _words(doc.body[:MAX_INDEXED_BODY]),
+            }
+            for row_id, doc in items
+        ],
     )
 
 

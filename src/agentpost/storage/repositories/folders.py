@@ -77,10 +77,15 @@ async def list_folders(conn: AsyncConnection, agent_id: str) -> list[FolderRecor
 
 async def allocate_uid(conn: AsyncConnection, folder_id: int) -> int:
     """Take the folder's next UID; the UPDATE's row lock makes it safe across processes."""
+    return await allocate_uids(conn, folder_id, 1)
+
+
+async def allocate_uids(conn: AsyncConnection, folder_id: int, count: int) -> int:
+    """Take ``count`` consecutive UIDs in one statement; returns the first."""
     result = await conn.execute(
         update(folders)
         .where(folders.c.id == folder_id)
-        .values(uid_next=folders.c.uid_next + 1)
+        .values(uid_next=folders.c.uid_next + count)
         .returning(folders.c.uid_next)
     )
-    return int(result.scalar_one()) - 1
+    return int(result.scalar_one()) - count

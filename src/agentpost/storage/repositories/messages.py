@@ -93,6 +93,17 @@ async def insert_blob(conn: AsyncConnection, raw: bytes) -> int:
     return int(result.scalar_one())
 
 
+async def insert_blobs(conn: AsyncConnection, raws: Sequence[bytes]) -> list[int]:
+    """Several blobs in one round trip; ids come back in input order."""
+    if len(raws) == 1:
+        return [await insert_blob(conn, raws[0])]
+    result = await conn.execute(
+        insert(message_blobs).returning(message_blobs.c.id, sort_by_parameter_order=True),
+        [{"raw": raw} for raw in raws],
+    )
+    return [int(row[0]) for row in result]
+
+
 async def read_blob(conn: AsyncConnection, blob_id: int) -> bytes:
     result = await conn.execute(select(message_blobs.c.raw).where(message_blobs.c.id == blob_id))
     return bytes(result.scalar_one())
@@ -104,11 +115,8 @@ async def delete_orphan_blobs(conn: AsyncConnection, blob_ids: Sequence[int]) ->
         await conn.execute(delete(message_blobs).where(message_blobs.c.id == blob_id, ~still_used))
 
 
-async def insert_message(
-    conn: AsyncConnection, dialect: str, new: NewMessage, doc: fts.SearchDocument
-) -> int:
-    """Insert one stored copy with its full-text entry; returns the row id."""
-    values: dict[str, Any] = {
+def _row(new: NewMessage) -> dict[str, Any]:
+    return {
         "agent_id": new.agent_id,
         "folder_id": new.folder_id,
         "uid": new.uid,
@@ -131,12 +139,35 @@ async def insert_message(
         "attachments": new.attachments,
         "preview": new.preview,
         "direction": new.direction,
-        **fts.row_values(dialect, doc),
     }
-    result = await conn.execute(insert(messages).values(**values).returning(messages.c.id))
-    row_id = int(result.scalar_one())
-    await fts.index_row(conn, dialect, row_id, doc)
-    return row_id
+
+
+async def insert_message(
+    conn: AsyncConnection, dialect: str, new: NewMessage, doc: fts.SearchDocument
+) -> int:
+    """Insert one stored copy with its full-text entry; returns the row id."""
+    return (await insert_messages(conn, dialect, [(new, doc)]))[0]
+
+
+async def insert_messages(
+    conn: AsyncConnection, dialect: str, items: Sequence[tuple[NewMessage, fts.SearchDocument]]
+) -> list[int]:
+    """Insert stored copies with their full-text entries in one round trip each; returns the
+    row ids in input order. Batching matters: a busy listener stores groups of messages."""
+    statement = insert(messages).values(fts.row_binds(dialect))
+    rows = [{**_row(new), **fts.row_params(dialect, doc)} for new, doc in items]
+    if len(rows) == 1:
+        result = await conn.execute(statement.returning(messages.c.id), rows[0])
+        row_ids = [int(result.scalar_one())]
+    else:
+        result = await conn.execute(
+            statement.returning(messages.c.id, sort_by_parameter_order=True), rows
+        )
+        row_ids = [int(row[0]) for row in result]
+    await fts.index_rows(
+        conn, dialect, [(i, doc) for i, (_, doc) in zip(row_ids, items, strict=True)]
+    )
+    return row_ids
 
 
 async def thread_of(conn: AsyncConnection, agent_id: str, message_ids: list[str]) -> str | None:
