@@ -111,17 +111,13 @@ async def test_failed_send_publishes_nothing(
     alice = await agent(any_ctx, "alice")
     bob = await agent(any_ctx, "bob")
     await agent(any_ctx, "carol")
-    original = outbox.store_copy
-    calls = 0
+    original = outbox.store_copies
 
     async def failing(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 3:  # Sent copy, bob's copy, then carol's copy fails
-            raise RuntimeError("boom")
-        return await original(*args, **kwargs)
+        await original(*args, **kwargs)  # Sent, bob's and carol's copies are written...
+        raise RuntimeError("boom")  # ...then the transaction fails
 
-    monkeypatch.setattr(outbox, "store_copy", failing)
+    monkeypatch.setattr(outbox, "store_copies", failing)
     async with any_ctx.events.subscribe(bob.id) as queue:
         with pytest.raises(RuntimeError):
             await send(any_ctx, alice, "bob@localhost, carol@localhost")

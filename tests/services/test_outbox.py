@@ -13,7 +13,7 @@ from agentpost.errors import HeaderInjection, InvalidInput, MessageNotFound, Pay
 from agentpost.services import mailbox, outbox
 from agentpost.services.context import AppContext
 from agentpost.services.outbox import SendRequest, submit_message
-from agentpost.services.store import StoredCopy, store_copy
+from agentpost.services.store import StoredCopy, store_copies
 
 from .support import agent, fresh, send, table_counts
 
@@ -139,24 +139,23 @@ async def test_failure_in_the_middle_of_a_send_leaves_nothing(
     bob = await agent(any_ctx, "bob")
     calls = 0
 
-    async def failing_store_copy(*args: Any, **kwargs: Any) -> StoredCopy:
+    async def failing_store_copies(*args: Any, **kwargs: Any) -> list[StoredCopy]:
         nonlocal calls
         calls += 1
-        if calls == 2:
-            raise RuntimeError("disk on fire")
-        return await store_copy(*args, **kwargs)
+        await store_copies(*args, **kwargs)  # the Sent copy and bob's copy are written...
+        raise RuntimeError("disk on fire")  # ...then the disk fails before the deliveries
 
-    monkeypatch.setattr(outbox, "store_copy", failing_store_copy)
+    monkeypatch.setattr(outbox, "store_copies", failing_store_copies)
     with pytest.raises(RuntimeError, match="disk on fire"):
         await send(any_ctx, alice, ["ext@example.com", "bob@localhost"], text="x")
-    assert calls == 2
+    assert calls == 1
     await _nothing_written(any_ctx)
     assert (await fresh(any_ctx, alice)).used_bytes == 0
     assert (await fresh(any_ctx, bob)).used_bytes == 0
     with pytest.raises(MessageNotFound):
         await mailbox.read_message(any_ctx, alice, 1, "Sent")
 
-    monkeypatch.setattr(outbox, "store_copy", store_copy)
+    monkeypatch.setattr(outbox, "store_copies", store_copies)
     retried = await send(any_ctx, alice, ["ext@example.com", "bob@localhost"], text="x")
     assert retried.uid == 1  # the failed attempt's UID allocation was rolled back too
     assert (await table_counts(any_ctx))["deliveries"] == 2

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from email import policy
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from agentpost.domain.addresses import Address, AddressError, dedupe, parse_address_list
 from agentpost.domain.folders import INBOX, SENT
 from agentpost.domain.mime import (
@@ -27,7 +29,7 @@ from agentpost.errors import HeaderInjection, InvalidInput, PayloadTooLarge
 from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
 from agentpost.services.inbox import mailbox_address, new_mail_event, parse_for_index
-from agentpost.services.store import StoredCopy, store_copy
+from agentpost.services.store import CopySpec, store_copies
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
 from agentpost.storage.repositories import messages as message_repo
@@ -150,64 +152,57 @@ async def submit_message(ctx: AppContext, agent: AgentRecord, req: SendRequest) 
     return await store_outgoing(ctx, agent, raw, envelope)
 
 
+async def _route(
+    ctx: AppContext, conn: AsyncConnection, envelope: list[Address], size: int
+) -> tuple[list[RecipientStatus], list[str]]:
+    """Each recipient's fate, and the local agents (ids, once each) that get a copy.
+
+    An unknown local recipient refuses the whole send: nothing is written.
+    """
+    local_domain = ctx.settings.domain
+    locals_ = [mailbox_address(a.address) for a in envelope if a.domain == local_domain]
+    found = {a.address: a for a in await account_repo.agents_by_addresses(conn, locals_)}
+    statuses: list[RecipientStatus] = []
+    targets: list[str] = []  # bob@ and bob+tag@ reach one mailbox: one copy
+    for rcpt in envelope:
+        if rcpt.domain != local_domain:
+            statuses.append(RecipientStatus(rcpt.address, "external", "queued"))
+            continue
+        target = found.get(mailbox_address(rcpt.address))
+        if target is None:
+            raise InvalidInput(
+                f"{rcpt.address} is not an agent on this server; list_agents shows them",
+                field="to",
+            )
+        if target.used_bytes + size > ctx.settings.mailbox_quota_bytes:
+            statuses.append(RecipientStatus(rcpt.address, "local", "failed", "mailbox full"))
+            continue
+        if target.id not in targets:
+            targets.append(target.id)
+        statuses.append(RecipientStatus(rcpt.address, "local", "delivered"))
+    return statuses, targets
+
+
 async def store_outgoing(
     ctx: AppContext, agent: AgentRecord, raw: bytes, envelope: list[Address]
 ) -> SendResult:
     """Store an already-built message (API send or SMTP submission) and deliver locally."""
     now = now_utc()
     parsed = await asyncio.to_thread(parse_for_index, raw, received=now)
-    local_domain = ctx.settings.domain
-    statuses: list[RecipientStatus] = []
-    copies: list[StoredCopy] = []
     async with ctx.db.write() as conn:
         blob_id = await message_repo.insert_blob(conn, raw)
-        sent = await store_copy(
+        statuses, targets = await _route(ctx, conn, envelope, len(raw))
+
+        def spec(agent_id: str, folder: str, seen: bool, direction: str) -> CopySpec:
+            return CopySpec(agent_id, folder, blob_id, len(raw), parsed, now, seen, direction)
+
+        # The Sent copy and every local recipient's copy: one batched store.
+        stored = await store_copies(
             conn,
             ctx.db.dialect,
-            agent_id=agent.id,
-            folder=SENT,
-            blob_id=blob_id,
-            size=len(raw),
-            parsed=parsed,
-            received_at=now,
-            seen=True,
-            direction="out",
+            [spec(agent.id, SENT, True, "out")] + [spec(t, INBOX, False, "in") for t in targets],
         )
-        locals_ = [mailbox_address(a.address) for a in envelope if a.domain == local_domain]
-        found = {a.address: a for a in await account_repo.agents_by_addresses(conn, locals_)}
-        delivered: set[str] = set()  # bob@ and bob+tag@ reach one mailbox: one copy
-        for rcpt in envelope:
-            if rcpt.domain != local_domain:
-                statuses.append(RecipientStatus(rcpt.address, "external", "queued"))
-                continue
-            target = found.get(mailbox_address(rcpt.address))
-            if target is None:
-                raise InvalidInput(
-                    f"{rcpt.address} is not an agent on this server; list_agents shows them",
-                    field="to",
-                )
-            if target.used_bytes + len(raw) > ctx.settings.mailbox_quota_bytes:
-                statuses.append(RecipientStatus(rcpt.address, "local", "failed", "mailbox full"))
-                continue
-            if target.id in delivered:
-                statuses.append(RecipientStatus(rcpt.address, "local", "delivered"))
-                continue
-            delivered.add(target.id)
-            copies.append(
-                await store_copy(
-                    conn,
-                    ctx.db.dialect,
-                    agent_id=target.id,
-                    folder=INBOX,
-                    blob_id=blob_id,
-                    size=len(raw),
-                    parsed=parsed,
-                    received_at=now,
-                    seen=False,
-                    direction="in",
-                )
-            )
-            statuses.append(RecipientStatus(rcpt.address, "local", "delivered"))
+        sent, copies = stored[0], stored[1:]
         await message_repo.insert_deliveries(
             conn,
             message_row_id=sent.row_id,
