@@ -68,12 +68,18 @@ def test_first_command_shows_the_new_master_key_on_stderr_only(
     assert "mk_" not in again.stderr + again.stdout
 
 
-def test_agent_create_uses_the_domain_flag_and_environment(agentpost: Invoke) -> None:
+def test_agent_create_uses_the_domain_of_the_database(agentpost: Invoke) -> None:
+    """The first --domain sticks to the database: later commands adopt it without the flag,
+    and a different domain (flag or environment) is refused instead of making an agent no
+    mail can reach."""
     flagged = agentpost("agent", "create", "alice", "--domain", "Example.COM", "--json")
-    from_env = agentpost("agent", "create", "bob", "--json", env={"AGENTPOST_DOMAIN": "mx.org"})
+    adopted = agentpost("agent", "create", "bob", "--json")
+    refused = agentpost("agent", "create", "carol", "--json", env={"AGENTPOST_DOMAIN": "mx.org"})
 
     assert flagged.json()["email"] == "alice@example.com"
-    assert from_env.json()["email"] == "bob@mx.org"
+    assert adopted.json()["email"] == "bob@example.com"
+    assert refused.exit_code != 0
+    assert "--domain example.com" in refused.stderr
 
 
 def test_agent_create_human_output_shows_the_key_once(agentpost: Invoke) -> None:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import SecretStr
 
+from agentpost.config import Settings
 from agentpost.domain.folders import SPECIAL_FOLDERS
-from agentpost.errors import AgentExists, AgentNotFound, Forbidden, InvalidInput, Unauthenticated
+from agentpost.errors import (
+    AgentExists,
+    AgentNotFound,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    Unauthenticated,
+)
 from agentpost.services import accounts, mailbox
 from agentpost.services.accounts import PrincipalKind
-from agentpost.services.context import AppContext
+from agentpost.services.context import AppContext, build_context
 
 from .support import admin, agent, fresh, send, table_counts
 
@@ -211,3 +221,27 @@ async def test_delete_agent_purges_its_mail_and_keeps_shared_copies(any_ctx: App
     reborn = await agent(any_ctx, "alice")
     assert (await mailbox.list_folder(any_ctx, reborn, "INBOX", limit=10, offset=0)).total == 0
     assert (await fresh(any_ctx, reborn)).used_bytes == 0
+
+
+@pytest.mark.anyio
+async def test_the_mail_domain_belongs_to_the_database(tmp_path: Path) -> None:
+    """The first start records the domain; a later process that names no domain adopts it
+    (so its agents get reachable addresses), and one that names another is refused."""
+    first = await build_context(Settings(data_dir=tmp_path, domain="example.org"))
+    await accounts.ensure_bootstrap(first)
+    await first.close()
+
+    unnamed = await build_context(Settings(data_dir=tmp_path))
+    await accounts.ensure_bootstrap(unnamed)
+    agent, _ = await accounts.create_agent(
+        unnamed, await accounts.admin_principal(unnamed), name="alice"
+    )
+    await unnamed.close()
+    assert agent.address == "alice@example.org"
+
+    other = await build_context(Settings(data_dir=tmp_path, domain="other.net"))
+    with pytest.raises(Conflict) as refused:
+        await accounts.ensure_bootstrap(other)
+    await other.close()
+    assert refused.value.code == "domain_mismatch"
+    assert "example.org" in refused.value.message

@@ -15,12 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.domain.addresses import AddressError, check_agent_name
 from agentpost.domain.folders import SPECIAL_FOLDERS
 from agentpost.errors import (
     AgentExists,
     AgentNotFound,
+    Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -33,6 +35,7 @@ from agentpost.storage.repositories import folders as folder_repo
 from agentpost.storage.repositories import messages as message_repo
 
 MASTER_HASH_KEY = "master_key_hash"
+DOMAIN_KEY = "mail_domain"
 BOOTSTRAP_LOCK = 7210432  # advisory lock id; 7210431 is the migration lock
 ROLES = ("secretary", "assistant", "researcher", "writer", "custom")
 DEFAULT_ROLE = "secretary"
@@ -94,6 +97,7 @@ async def ensure_bootstrap(ctx: AppContext) -> str | None:
                 is_default=True,
                 now=now_utc(),
             )
+        await _settle_domain(ctx, conn)
         if configured is not None:
             await repo.set_state(
                 conn, MASTER_HASH_KEY, ctx.keys.hash(configured.get_secret_value())
@@ -104,6 +108,27 @@ async def ensure_bootstrap(ctx: AppContext) -> str | None:
         key = new_key("mk_")
         await repo.set_state(conn, MASTER_HASH_KEY, ctx.keys.hash(key))
         return key
+
+
+async def _settle_domain(ctx: AppContext, conn: AsyncConnection) -> None:
+    """Agents' addresses are fixed at creation, so the mail domain belongs to the database.
+
+    The first start records it. Later, a process that was not told a domain adopts the
+    recorded one (so `agentpost agent create` needs no --domain), and one told a different
+    domain is refused rather than creating agents nobody can reach.
+    """
+    stored = await repo.get_state(conn, DOMAIN_KEY)
+    if stored is None:
+        await repo.set_state(conn, DOMAIN_KEY, ctx.settings.domain)
+    elif stored != ctx.settings.domain:
+        if "domain" in ctx.settings.model_fields_set:
+            raise Conflict(
+                f"this database serves the mail domain {stored}, not {ctx.settings.domain}: "
+                f"start with --domain {stored} (AGENTPOST_DOMAIN); renaming a domain is not "
+                "supported yet",
+                code="domain_mismatch",
+            )
+        ctx.settings = ctx.settings.model_copy(update={"domain": stored})
 
 
 async def admin_principal(ctx: AppContext) -> Principal:
