@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    insert_sentinel,
     text,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
@@ -93,6 +94,9 @@ message_blobs = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("raw", LargeBinary, nullable=False),
+    # Lets SQLAlchemy insert many rows in one statement and still hand back their ids in
+    # order (SQLite gives RETURNING rows in no guaranteed order): group commit relies on it.
+    insert_sentinel("insert_order"),
 )
 
 messages = Table(
@@ -121,6 +125,7 @@ messages = Table(
     Column("attachments", JSON, nullable=False),
     Column("preview", Text, nullable=False),
     Column("direction", String(8), nullable=False),
+    insert_sentinel("insert_order"),  # see message_blobs
     # PostgreSQL full-text vectors, one per searchable field (see storage/search.py); SQLite
     # uses its FTS5 table instead and leaves these NULL. Never selected with a message.
     *(
