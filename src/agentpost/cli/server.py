@@ -73,7 +73,7 @@ def serve_command(
         domain=domain,
         roles=role,
     )
-    run(run_server(settings), settings)
+    run(run_server(settings), settings, server=True)
 
 
 async def _init(settings: Settings) -> str | None:
