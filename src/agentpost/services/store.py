@@ -100,13 +100,10 @@ async def _reserve_uids(
         counts[(spec.agent_id, spec.folder)] = counts.get((spec.agent_id, spec.folder), 0) + 1
     reserved = {}
     for (agent_id, folder), count in counts.items():
-        target = await folder_repo.folder_by_name(conn, agent_id, folder)
-        if target is None:
+        block = await folder_repo.reserve_uids(conn, agent_id, folder, count)
+        if block is None:
             raise FolderNotFound(f'folder "{folder}" does not exist')
-        reserved[(agent_id, folder)] = (
-            target.id,
-            await folder_repo.allocate_uids(conn, target.id, count),
-        )
+        reserved[(agent_id, folder)] = block
     return reserved
 
 

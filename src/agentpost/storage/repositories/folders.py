@@ -89,3 +89,18 @@ async def allocate_uids(conn: AsyncConnection, folder_id: int, count: int) -> in
         .returning(folders.c.uid_next)
     )
     return int(result.scalar_one()) - count
+
+
+async def reserve_uids(
+    conn: AsyncConnection, agent_id: str, name: str, count: int
+) -> tuple[int, int] | None:
+    """Take ``count`` UIDs in the agent's folder ``name`` with one statement; returns
+    (folder id, first UID), or None when there is no such folder."""
+    result = await conn.execute(
+        update(folders)
+        .where(folders.c.agent_id == agent_id, folders.c.name == name)
+        .values(uid_next=folders.c.uid_next + count)
+        .returning(folders.c.id, folders.c.uid_next)
+    )
+    row = result.first()
+    return (int(row[0]), int(row[1]) - count) if row else None
