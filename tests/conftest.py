@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from agentpost.config import Settings
@@ -16,8 +14,7 @@ from agentpost.services import accounts
 from agentpost.services.accounts import Principal
 from agentpost.services.context import AppContext, build_context
 from agentpost.testing.factories import admin_principal, make_agent
-
-PG_ADMIN_DSN = os.environ.get("AGENTPOST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+from agentpost.testing.postgres import create_database, database_url, drop_database
 
 
 @pytest.fixture
@@ -39,29 +36,6 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", smtp_require_tls_for_auth=False)
 
 
-async def _fresh_pg_database() -> str:
-    name = f"agentpost_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name
-
-
-async def _drop_pg_database(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def pg_url(database: str) -> str:
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{database}"
-
-
 @pytest.fixture
 async def ctx(settings: Settings) -> AsyncIterator[AppContext]:
     """A migrated SQLite context with the default owner and a known master key."""
@@ -76,8 +50,8 @@ async def any_ctx(request: pytest.FixtureRequest, settings: Settings) -> AsyncIt
     """The same test on SQLite and on a fresh PostgreSQL database."""
     database = None
     if request.param == "postgresql":
-        database = await _fresh_pg_database()
-        settings = settings.model_copy(update={"database_url": pg_url(database)})
+        database = await create_database()
+        settings = settings.model_copy(update={"database_url": database_url(database)})
     context = await build_context(settings)
     await accounts.ensure_bootstrap(context)
     try:
@@ -85,7 +59,7 @@ async def any_ctx(request: pytest.FixtureRequest, settings: Settings) -> AsyncIt
     finally:
         await context.close()
         if database is not None:
-            await _drop_pg_database(database)
+            await drop_database(database)
 
 
 @pytest.fixture

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentpost.services import inbox, mailbox, outbox
-from agentpost.services.context import AppContext
+from agentpost.config import Settings
+from agentpost.services import accounts, inbox, mailbox, outbox
+from agentpost.services.context import AppContext, build_context
 from agentpost.services.events import QUEUE_LIMIT, Event, EventBus
+from agentpost.testing.postgres import create_database, database_url, drop_database
 
 from .support import agent, send
 
@@ -148,3 +150,34 @@ async def test_slow_subscribers_lose_the_oldest_events_and_never_block() -> None
         assert queue.get_nowait().data["i"] == 5
     assert bus.subscriber_count("a") == 0
     bus.publish(Event("a", "new"))  # nobody listening: a no-op
+
+
+@pytest.mark.postgres
+async def test_events_reach_streams_held_by_another_process(settings: Settings) -> None:
+    """Two server processes on one PostgreSQL database: mail stored through one wakes a
+    stream held by the other (LISTEN/NOTIFY), and each process hears its own events once."""
+    database = await create_database()
+    shared = settings.model_copy(update={"database_url": database_url(database)})
+    storing = await build_context(shared)
+    streaming = await build_context(shared)
+    try:
+        await accounts.ensure_bootstrap(storing)
+        alice = await agent(storing, "alice")
+        bob = await agent(storing, "bob")
+        async with (
+            streaming.events.subscribe(bob.id) as remote,
+            storing.events.subscribe(bob.id) as local,
+        ):
+            sent = await send(storing, alice, "bob@localhost")
+            relayed = await asyncio.wait_for(remote.get(), timeout=10)
+            assert relayed.type == "new" and relayed.data["subject"] == "Hello"
+            read = await mailbox.read_message(streaming, bob, relayed.data["uid"])
+            assert read.record.message_id == sent.message_id
+            assert local.qsize() == 1  # delivered here at once, not again via the relay
+            await send(storing, alice, "bob@localhost")  # a second event as a sync point
+            await asyncio.wait_for(remote.get(), timeout=10)
+            assert local.qsize() == 2
+    finally:
+        await storing.close()
+        await streaming.close()
+        await drop_database(database)

@@ -13,6 +13,7 @@ from agentpost.config import Settings
 from agentpost.services.events import EventBus
 from agentpost.storage.engine import Database
 from agentpost.storage.migrate import upgrade_to_head
+from agentpost.storage.notify import PgChannel, asyncpg_dsn
 
 SECRET_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
 
@@ -41,8 +42,11 @@ class AppContext:
     keys: KeyHasher
     # agent id → monotonic time of the last recorded activity (throttles writes).
     last_activity: dict[str, float] = field(default_factory=dict)
+    channel: PgChannel | None = None
 
     async def close(self) -> None:
+        if self.channel is not None:
+            await self.channel.close()
         await self.db.dispose()
 
 
@@ -63,6 +67,16 @@ async def build_context(settings: Settings, *, migrate: bool = True) -> AppConte
     db = Database(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate:
         await upgrade_to_head(db)
+    events = EventBus()
+    channel = None
+    if not db.is_sqlite:  # several processes may serve one PostgreSQL database
+        channel = PgChannel(asyncpg_dsn(db.url), events.receive)
+        await channel.start()
+        events.attach_relay(channel.send)
     return AppContext(
-        settings=settings, db=db, events=EventBus(), keys=KeyHasher(load_secret(settings))
+        settings=settings,
+        db=db,
+        events=events,
+        keys=KeyHasher(load_secret(settings)),
+        channel=channel,
     )

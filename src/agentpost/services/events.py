@@ -1,19 +1,27 @@
-"""In-process event bus: events go to the open streams of the one agent they concern.
+"""Event bus: events go to the open streams of the one agent they concern.
 
 Events are published only after the transaction that caused them has committed, so a
-subscriber that reacts by reading the database always finds what it was told about.
+subscriber that reacts by reading the database always finds what it was told about. They are
+delivered in this process at once and, when a relay is attached (PostgreSQL LISTEN/NOTIFY,
+storage/notify.py), to every other server process too, so a client's stream wakes whichever
+process stored the mail.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 QUEUE_LIMIT = 1000
+logger = logging.getLogger(__name__)
+Relay = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +41,42 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
+        self._origin = uuid.uuid4().hex  # tells our own relayed events from other processes'
+        self._relay: Relay | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def attach_relay(self, relay: Relay) -> None:
+        """Also send every published event to other processes through ``relay``."""
+        self._relay = relay
 
     def publish(self, event: Event) -> None:
+        self._deliver(event)
+        if self._relay is not None:
+            wire = {"origin": self._origin, "agent": event.agent_id, "type": event.type}
+            task = asyncio.get_running_loop().create_task(
+                self._send(self._relay, json.dumps({**wire, "data": event.data}))
+            )
+            self._sending.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._sending.discard)
+
+    @staticmethod
+    async def _send(relay: Relay, payload: str) -> None:
+        try:
+            await relay(payload)
+        except Exception:  # the local delivery happened; other processes miss this one
+            logger.exception("could not relay an event to other processes")
+
+    def receive(self, payload: str) -> None:
+        """An event relayed by another process (ours are already delivered)."""
+        try:
+            wire = json.loads(payload)
+            if wire["origin"] == self._origin:
+                return
+            self._deliver(Event(agent_id=wire["agent"], type=wire["type"], data=wire["data"]))
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignored a malformed relayed event")
+
+    def _deliver(self, event: Event) -> None:
         for queue in list(self._subscribers.get(event.agent_id, ())):
             if queue.full():
                 queue.get_nowait()
