@@ -62,7 +62,7 @@ async def test_smtp_and_api_processes_share_one_database(
     )
     smtp_port = int(smtp_only.wait_for(SMTP_LINE).group(2))
     smtp_only.wait_for(READY_LINE)
-    # Started one after the other: concurrent first starts race in ensure_bootstrap.
+    # Started one after the other so the first start's master key line is predictable.
     api_only = start_server(
         "--role", "api", "--http-port", "0", "--data-dir", str(tmp_path / "b"), env=env
     )
@@ -76,19 +76,34 @@ async def test_smtp_and_api_processes_share_one_database(
     message["To"] = "alice@localhost"
     message["Subject"] = "Across processes"
     message.set_content("Accepted by one process, read through another.")
-    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as smtp:
-        assert smtp.send_message(message) == {}
-
     async with httpx.AsyncClient(
         base_url=f"{base_url}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30
     ) as client:
-        with anyio.fail_after(POLL_SECONDS):
-            while not (await client.get("/mail/inbox")).json()["messages"]:
-                await anyio.sleep(0.05)
+        # The API process's event stream wakes for mail the SMTP process stored (LISTEN/NOTIFY).
+        async with client.stream("GET", "/events") as stream:
+            events = _sse_events(stream)
+            assert (await anext(events))["type"] == "connected"  # subscribed from here on
+            await anyio.to_thread.run_sync(_deliver, smtp_port, message)
+            with anyio.fail_after(POLL_SECONDS):
+                arrived = await anext(events)
         inbox = (await client.get("/mail/inbox")).json()
 
+    assert arrived["type"] == "new" and arrived["subject"] == "Across processes"
     assert [m["subject"] for m in inbox["messages"]] == ["Across processes"]
+    assert inbox["messages"][0]["uid"] == arrived["uid"]
     assert smtp_only.stop() == 0
     assert api_only.stop() == 0
     assert "HTTP listening" not in smtp_only.output
     assert "SMTP listening" not in api_only.output
+
+
+def _deliver(port: int, message: EmailMessage) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        assert smtp.send_message(message) == {}
+
+
+async def _sse_events(stream: httpx.Response) -> AsyncIterator[dict[str, object]]:
+    """The JSON payloads of an SSE stream's ``data:`` lines (comments are skipped)."""
+    async for line in stream.aiter_lines():
+        if line.startswith("data:"):
+            yield json.loads(line[5:])
