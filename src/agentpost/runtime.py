@@ -66,9 +66,10 @@ def configure_logging(level_name: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # These log SQL parameters (message bodies, key hashes) at DEBUG: never let them.
+    # These log every SQL statement at INFO and parameters (message bodies, key hashes) at
+    # DEBUG: keep them to warnings and errors.
     for noisy in ("aiosqlite", "sqlalchemy.engine", "asyncpg"):
-        logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 def say(line: str) -> None:
