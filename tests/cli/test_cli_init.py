@@ -3,32 +3,17 @@ exactly once, and settings errors reported as one line."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from agentpost.cli import app
-from agentpost.config import Settings
-from agentpost.services import accounts
-from agentpost.services.accounts import PrincipalKind
-from agentpost.services.context import build_context
+from agentpost.testing.factories import is_admin_key
 
 from .support import Invoke
 
 MASTER_KEY = re.compile(r"mk_[0-9a-f]{48}")
-
-
-def authenticates_as_admin(data_dir: Path, key: str) -> bool:
-    async def check() -> bool:
-        ctx = await build_context(Settings(data_dir=data_dir))
-        try:
-            return (await accounts.authenticate(ctx, key)).kind is PrincipalKind.admin
-        finally:
-            await ctx.close()
-
-    return asyncio.run(check())
 
 
 def test_init_creates_the_data_dir_and_shows_the_master_key_once(
@@ -40,12 +25,12 @@ def test_init_creates_the_data_dir_and_shows_the_master_key_once(
     keys = MASTER_KEY.findall(first.stdout)
     assert len(keys) == 1
     assert (data_dir / "agentpost.db").is_file()
-    assert authenticates_as_admin(data_dir, keys[0])
+    assert is_admin_key(data_dir, keys[0])
     second = agentpost("init")
     assert second.exit_code == 0
     assert "mk_" not in second.stdout + second.stderr
     assert "already exists" in second.stdout
-    assert authenticates_as_admin(data_dir, keys[0])
+    assert is_admin_key(data_dir, keys[0])
 
 
 def test_init_with_a_configured_master_key_prints_no_key(agentpost: Invoke, data_dir: Path) -> None:
@@ -55,7 +40,7 @@ def test_init_with_a_configured_master_key_prints_no_key(agentpost: Invoke, data
 
     assert outcome.exit_code == 0
     assert "mk_" not in outcome.stdout + outcome.stderr
-    assert authenticates_as_admin(data_dir, chosen)
+    assert is_admin_key(data_dir, chosen)
 
 
 def test_migrate_reports_the_newest_schema(agentpost: Invoke, data_dir: Path) -> None:

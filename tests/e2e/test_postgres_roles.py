@@ -4,17 +4,17 @@ mail accepted by one is read through the other, and both stop cleanly."""
 from __future__ import annotations
 
 import json
-import os
 import smtplib
-import uuid
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import anyio
-import asyncpg
 import httpx
 import pytest
+
+from agentpost.testing.postgres import create_database, drop_database
+from agentpost.testing.postgres import database_url as postgres_url
 
 from .support import (
     HTTP_LINE,
@@ -27,26 +27,15 @@ from .support import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.anyio]
 
-ADMIN_DSN = os.environ.get("AGENTPOST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 POLL_SECONDS = 15.0
 
 
 @pytest.fixture
 async def database_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL database for this test, dropped afterwards."""
-    name = f"agentpost_e2e_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    yield f"{base}/{name}"
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    name = await create_database()
+    yield postgres_url(name)
+    await drop_database(name)
 
 
 async def test_smtp_and_api_processes_share_one_database(

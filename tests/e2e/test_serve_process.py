@@ -3,7 +3,6 @@ SIGINT, and a port that is taken reported as one line."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
 import socket
@@ -11,27 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from agentpost.config import Settings
-from agentpost.services import accounts
-from agentpost.services.accounts import PrincipalKind
-from agentpost.services.context import build_context
+from agentpost.testing.factories import is_admin_key
 
 from .support import HTTP_LINE, READY_LINE, StartServer, agentpost_env
 
 pytestmark = pytest.mark.e2e
 
 MASTER_KEY = re.compile(r"mk_[0-9a-f]{48}")
-
-
-def is_admin_key(data_dir: Path, key: str) -> bool:
-    async def check() -> bool:
-        ctx = await build_context(Settings(data_dir=data_dir))
-        try:
-            return (await accounts.authenticate(ctx, key)).kind is PrincipalKind.admin
-        finally:
-            await ctx.close()
-
-    return asyncio.run(check())
 
 
 def test_master_key_is_shown_on_first_start_only_and_stops_cleanly(
