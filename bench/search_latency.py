@@ -7,7 +7,7 @@ realistic mail for one agent, then times the service calls the API makes:
 - ``search_from``: the same with a ``from`` filter (a sender's name), limit 50;
 - ``list_inbox``: ``services.mailbox.list_folder("INBOX", limit=20, offset=0)`` with the total.
 
-Filling is setup, not measured: messages go through ``services.store.store_copy`` (the code
+Filling is setup, not measured: messages go through ``services.store.store_copies`` (the code
 every delivery uses, so the search index is built the production way) in large transactions.
 
     .venv/bin/python bench/search_latency.py                      # both dialects, 100k messages
@@ -46,7 +46,7 @@ from agentpost.services import accounts, mailbox
 from agentpost.services.accounts import Principal, PrincipalKind
 from agentpost.services.context import AppContext, build_context
 from agentpost.services.mailbox import SearchCriteria
-from agentpost.services.store import store_copy
+from agentpost.services.store import CopySpec, store_copies
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
 from agentpost.storage.repositories import messages as message_repo
@@ -122,7 +122,7 @@ DOMAINS = [
 
 @dataclass(frozen=True, slots=True)
 class Fake:
-    """One generated message: its raw bytes and the parsed view store_copy indexes."""
+    """One generated message: its raw bytes and the parsed view store_copies indexes."""
 
     raw: bytes
     parsed: ParsedMessage
@@ -207,11 +207,9 @@ async def fill(ctx: AppContext, agent: AgentRecord, count: int) -> float:
     for first in range(0, count, BATCH):
         batch = [corpus.message(n) for n in range(first, min(first + BATCH, count))]
         async with ctx.db.write() as conn:
-            for item in batch:
-                blob_id = await message_repo.insert_blob(conn, item.raw)
-                await store_copy(
-                    conn,
-                    ctx.db.dialect,
+            blob_ids = await message_repo.insert_blobs(conn, [item.raw for item in batch])
+            specs = [
+                CopySpec(
                     agent_id=agent.id,
                     folder=item.folder,
                     blob_id=blob_id,
@@ -221,6 +219,9 @@ async def fill(ctx: AppContext, agent: AgentRecord, count: int) -> float:
                     seen=item.seen,
                     direction="out" if item.folder == SENT else "in",
                 )
+                for item, blob_id in zip(batch, blob_ids, strict=True)
+            ]
+            await store_copies(conn, ctx.db.dialect, specs)
         done = first + len(batch)
         rate = done / (time.perf_counter() - started)
         print(f"\r  stored {done:>7,}/{count:,} ({rate:,.0f} msg/s)", end="", flush=True)

@@ -1,4 +1,4 @@
-"""Storing one copy of a message in one agent's folder: blob, UID, thread, index, quota.
+"""Storing copies of messages in agents' folders: UIDs, threads, index rows and quota.
 
 Shared by inbound delivery, local delivery of sent mail and the Sent copy, so every copy is
 indexed and accounted for the same way. Runs inside the caller's transaction.
@@ -44,24 +44,6 @@ class CopySpec:
     received_at: datetime
     seen: bool
     direction: str
-
-
-async def store_copy(
-    conn: AsyncConnection,
-    dialect: str,
-    *,
-    agent_id: str,
-    folder: str,
-    blob_id: int,
-    size: int,
-    parsed: ParsedMessage,
-    received_at: datetime,
-    seen: bool,
-    direction: str,
-) -> StoredCopy:
-    """Store one copy; the blob is already written (copies of one message share it)."""
-    spec = CopySpec(agent_id, folder, blob_id, size, parsed, received_at, seen, direction)
-    return (await store_copies(conn, dialect, [spec]))[0]
 
 
 async def store_copies(
