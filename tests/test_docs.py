@@ -22,7 +22,10 @@ COMMAND_HEADING = re.compile(r"^#{2,4} `(agentpost[^`]*)`", re.MULTILINE)
 
 
 def read(name: str) -> str:
-    return (DOCS / name).read_text(encoding="utf-8")
+    """A reference document: ``docs/NAME.md`` and its continuations ``docs/NAME/*.md``."""
+    path = DOCS / name
+    parts = [path, *sorted((DOCS / path.stem).glob("*.md"))]
+    return "\n".join(part.read_text(encoding="utf-8") for part in parts)
 
 
 def commands(group: Any, prefix: str) -> Iterator[tuple[str, Any]]:

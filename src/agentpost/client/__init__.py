@@ -3,17 +3,11 @@
     async with AgentPostClient("http://127.0.0.1:3100", "ak_...") as client:
         page = await client.inbox(limit=10)
 
-``http`` holds the client and its errors; ``models`` the answer models.
+``base`` holds the connection and the errors, ``http`` the client, ``models`` the answer models.
 """
 
-from agentpost.client.http import (
-    API_PREFIX,
-    DEFAULT_URL,
-    AgentPostClient,
-    APIUnavailable,
-    ClientError,
-    api_base,
-)
+from agentpost.client.base import API_PREFIX, DEFAULT_URL, APIUnavailable, ClientError, api_base
+from agentpost.client.http import AgentPostClient
 from agentpost.client.models import (
     Address,
     Agent,

@@ -15,12 +15,20 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from types import TracebackType
-from typing import Any, Self
-from urllib.parse import quote
+from typing import Any
 
 import httpx
 
+from agentpost.client.base import (
+    DEFAULT_TIMEOUT,
+    EVENTS_READ_TIMEOUT,
+    WAIT_GRACE,
+    APIUnavailable,
+    ClientBase,
+    compact,
+    error_from,
+    segment,
+)
 from agentpost.client.models import (
     Agent,
     AgentDeleted,
@@ -41,140 +49,9 @@ from agentpost.client.models import (
     WaitResult,
 )
 
-DEFAULT_URL = "http://127.0.0.1:3100"
-API_PREFIX = "/api/v1"
-DEFAULT_TIMEOUT = 30.0
-# The server pings every 15 s; three missed pings mean the stream is dead.
-EVENTS_READ_TIMEOUT = 45.0
-WAIT_GRACE = 15.0
 
-
-class ClientError(Exception):
-    """The API refused a call: ``status`` (HTTP), ``code`` (stable) and a readable message."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        where = f", field {self.field}" if self.field else ""
-        return f"{self.message} (HTTP {self.status}, code {self.code}{where})"
-
-
-class APIUnavailable(ClientError):
-    """No answer at all: connection refused, DNS failure or a timeout (``status`` is 0)."""
-
-
-def api_base(url: str) -> str:
-    """The REST base for a server URL; a URL that already names an API prefix is kept."""
-    url = url.rstrip("/")
-    if url.endswith((API_PREFIX, "/api/agenticmail")):
-        return url
-    return url + API_PREFIX
-
-
-def _error_from(response: httpx.Response) -> ClientError:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        code = body.get("code")
-        field = body.get("field")
-        return ClientError(
-            response.status_code,
-            code if isinstance(code, str) else "error",
-            body["error"],
-            field if isinstance(field, str) else None,
-        )
-    if isinstance(body, dict) and isinstance(body.get("detail"), str):  # a framework default
-        return ClientError(response.status_code, "http_error", body["detail"])
-    text = response.text.strip()[:300] or response.reason_phrase
-    return ClientError(response.status_code, "http_error", text)
-
-
-def _compact(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop unset (``None``) values, so the server applies its own defaults."""
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def _segment(value: str) -> str:
-    return quote(value, safe="")
-
-
-class AgentPostClient:
-    """An API client bound to one key (agent, owner or master)."""
-
-    def __init__(
-        self,
-        base_url: str = DEFAULT_URL,
-        api_key: str = "",
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-        http: httpx.AsyncClient | None = None,
-    ) -> None:
-        self.base_url = api_base(base_url)
-        self.api_key = api_key
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout, transport=transport)
-
-    def with_key(self, api_key: str) -> AgentPostClient:
-        """A client for another key sharing this one's connection pool (closed with this one)."""
-        return AgentPostClient(self.base_url, api_key, http=self._http)
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
-        return headers | dict(extra or {})
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: httpx.Timeout | None = None,
-    ) -> httpx.Response:
-        try:
-            response = await self._http.request(
-                method,
-                self.base_url + path,
-                json=json_body,
-                params=_compact(params or {}),
-                headers=self._headers(headers),
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
-        except httpx.TimeoutException as exc:
-            raise APIUnavailable(0, "timeout", f"the API at {self.base_url} timed out") from exc
-        except httpx.TransportError as exc:
-            raise APIUnavailable(
-                0, "api_unreachable", f"cannot reach the API at {self.base_url}: {exc}"
-            ) from exc
-        if not response.is_success:
-            raise _error_from(response)
-        return response
-
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return (await self._send(method, path, **kwargs)).json()
+class AgentPostClient(ClientBase):
+    """An API client bound to one key (agent, owner or master): one method per route."""
 
     # -- health and accounts ----------------------------------------------------------------
 
@@ -190,8 +67,8 @@ class AgentPostClient:
         persistent: bool | None = None,
         domain: str | None = None,
     ) -> CreatedAgent:
-        body = _compact({"name": name, "role": role, "metadata": metadata})
-        body |= _compact({"persistent": persistent, "domain": domain})
+        body = compact({"name": name, "role": role, "metadata": metadata})
+        body |= compact({"persistent": persistent, "domain": domain})
         return CreatedAgent.model_validate(await self._json("POST", "/accounts", json_body=body))
 
     async def list_accounts(self) -> list[Agent]:
@@ -210,11 +87,11 @@ class AgentPostClient:
         return [DirectoryEntry.model_validate(item) for item in data["agents"]]
 
     async def directory_entry(self, name: str) -> DirectoryEntry:
-        path = f"/accounts/directory/{_segment(name)}"
+        path = f"/accounts/directory/{segment(name)}"
         return DirectoryEntry.model_validate(await self._json("GET", path))
 
     async def delete_account(self, name_or_id: str) -> AgentDeleted:
-        path = f"/accounts/{_segment(name_or_id)}"
+        path = f"/accounts/{segment(name_or_id)}"
         return AgentDeleted.model_validate(await self._json("DELETE", path))
 
     # -- sending ----------------------------------------------------------------------------
@@ -234,7 +111,7 @@ class AgentPostClient:
         attachments: Sequence[OutgoingAttachment] | None = None,
         idempotency_key: str | None = None,
     ) -> SendResult:
-        body = _compact(
+        body = compact(
             {"to": to, "subject": subject, "text": text, "html": html, "cc": cc, "bcc": bcc}
             | {"replyTo": reply_to, "inReplyTo": in_reply_to, "references": references}
         )
@@ -255,7 +132,7 @@ class AgentPostClient:
         reply_all: bool | None = None,
         folder: str | None = None,
     ) -> SendResult:
-        body = _compact({"text": text, "html": html, "replyAll": reply_all, "folder": folder})
+        body = compact({"text": text, "html": html, "replyAll": reply_all, "folder": folder})
         data = await self._json("POST", f"/mail/messages/{uid}/reply", json_body=body)
         return SendResult.model_validate(data)
 
@@ -268,7 +145,7 @@ class AgentPostClient:
         cc: str | Sequence[str] | None = None,
         folder: str | None = None,
     ) -> SendResult:
-        body = _compact({"to": to, "text": text, "cc": cc, "folder": folder})
+        body = compact({"to": to, "text": text, "cc": cc, "folder": folder})
         data = await self._json("POST", f"/mail/messages/{uid}/forward", json_body=body)
         return SendResult.model_validate(data)
 
@@ -281,7 +158,7 @@ class AgentPostClient:
     async def folder(
         self, folder: str, *, limit: int | None = None, offset: int | None = None
     ) -> MessagePage:
-        path = f"/mail/folders/{_segment(folder)}"
+        path = f"/mail/folders/{segment(folder)}"
         data = await self._json("GET", path, params={"limit": limit, "offset": offset})
         return MessagePage.model_validate(data)
 
@@ -324,7 +201,7 @@ class AgentPostClient:
         offset: int | None = None,
         search_relay: bool | None = None,
     ) -> SearchResult:
-        body = _compact(
+        body = compact(
             {"from": from_, "to": to, "subject": subject, "text": text, "since": since}
             | {"before": before, "seen": seen, "folder": folder, "limit": limit}
             | {"offset": offset, "searchRelay": search_relay}
@@ -338,7 +215,7 @@ class AgentPostClient:
         return DeleteResult.model_validate(data)
 
     async def move(self, uid: int, to: str, *, from_folder: str | None = None) -> MoveResult:
-        body = _compact({"to": to, "from": from_folder})
+        body = compact({"to": to, "from": from_folder})
         data = await self._json("POST", f"/mail/messages/{uid}/move", json_body=body)
         return MoveResult.model_validate(data)
 
@@ -359,27 +236,27 @@ class AgentPostClient:
     # -- batches ----------------------------------------------------------------------------
 
     async def batch_delete(self, uids: Sequence[int], *, folder: str | None = None) -> BatchDeleted:
-        body = _compact({"uids": list(uids), "folder": folder})
+        body = compact({"uids": list(uids), "folder": folder})
         data = await self._json("POST", "/mail/batch/delete", json_body=body)
         return BatchDeleted.model_validate(data)
 
     async def batch_seen(self, uids: Sequence[int], *, folder: str | None = None) -> int:
-        body = _compact({"uids": list(uids), "folder": folder})
+        body = compact({"uids": list(uids), "folder": folder})
         return int((await self._json("POST", "/mail/batch/seen", json_body=body))["marked"])
 
     async def batch_unseen(self, uids: Sequence[int], *, folder: str | None = None) -> int:
-        body = _compact({"uids": list(uids), "folder": folder})
+        body = compact({"uids": list(uids), "folder": folder})
         return int((await self._json("POST", "/mail/batch/unseen", json_body=body))["marked"])
 
     async def batch_move(
         self, uids: Sequence[int], to: str, *, from_folder: str | None = None
     ) -> BatchMoved:
-        body = _compact({"uids": list(uids), "to": to, "from": from_folder})
+        body = compact({"uids": list(uids), "to": to, "from": from_folder})
         data = await self._json("POST", "/mail/batch/move", json_body=body)
         return BatchMoved.model_validate(data)
 
     async def batch_read(self, uids: Sequence[int], *, folder: str | None = None) -> list[Message]:
-        body = _compact({"uids": list(uids), "folder": folder})
+        body = compact({"uids": list(uids), "folder": folder})
         data = await self._json("POST", "/mail/batch/read", json_body=body)
         return [Message.model_validate(item) for item in data["messages"]]
 
@@ -410,7 +287,7 @@ class AgentPostClient:
         try:
             if not response.is_success:
                 await response.aread()
-                raise _error_from(response)
+                raise error_from(response)
             yield payloads
         finally:
             await payloads.aclose()

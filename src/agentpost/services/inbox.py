@@ -20,9 +20,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.domain.addresses import is_valid_address, normalize
-from agentpost.domain.folders import INBOX
 from agentpost.domain.mime import ParsedMessage, parse_message
 from agentpost.errors import AgentNotFound, Forbidden, InvalidInput, MailboxFull
+from agentpost.services import placement
 from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
 from agentpost.services.events import Event
@@ -153,46 +153,59 @@ class _Inbound:
 
     raw: bytes
     parsed: ParsedMessage
+    inspection: placement.Inspection
     agents: list[AgentRecord]
     received: datetime
     done: asyncio.Future[Delivered]
 
 
+def _parse_and_inspect(
+    raw: bytes, received: datetime
+) -> tuple[ParsedMessage, placement.Inspection]:
+    parsed = parse_for_index(raw, received=received)
+    return parsed, placement.inspect(raw, parsed)
+
+
 async def _prepare(raw: bytes, agents: list[AgentRecord]) -> _Inbound:
     received = now_utc()
-    # Parsing is CPU work on untrusted input: keep it off the event loop so a pathological
-    # message cannot stall the HTTP API sharing this loop.
-    parsed = await asyncio.to_thread(parse_for_index, raw, received=received)
+    # Parsing and content checks are CPU work on untrusted input: keep them off the event
+    # loop so a pathological message cannot stall the HTTP API sharing this loop.
+    parsed, inspection = await asyncio.to_thread(_parse_and_inspect, raw, received)
     done: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
-    return _Inbound(raw, parsed, agents, received, done)
+    return _Inbound(raw, parsed, inspection, agents, received, done)
 
 
 async def _store(
     ctx: AppContext, conn: AsyncConnection, group: list[_Inbound]
 ) -> list[list[StoredCopy]]:
-    """Write messages into the INBOX of each of their agents, inside the caller's transaction:
-    one blob per message, one copy per distinct agent, all in a few batched statements."""
+    """Write messages into the mailboxes of each of their agents, inside the caller's
+    transaction: one blob per message, one copy per distinct agent (in the folder placement
+    chooses, INBOX unless filtered), all in a few batched statements."""
     blob_ids = await message_repo.insert_blobs(conn, [item.raw for item in group])
     specs: list[CopySpec] = []
+    places: list[placement.Placement] = []
     owners: list[int] = []  # which message each spec belongs to
     for position, (item, blob_id) in enumerate(zip(group, blob_ids, strict=True)):
         for agent in {a.id: a for a in item.agents}.values():
+            place = await placement.place(ctx, conn, agent.id, item.parsed, item.inspection)
             specs.append(
                 CopySpec(
                     agent_id=agent.id,
-                    folder=INBOX,
+                    folder=place.folder,
                     blob_id=blob_id,
                     size=len(item.raw),
                     parsed=item.parsed,
                     received_at=item.received,
-                    seen=False,
+                    seen=place.seen,
                     direction="in",
                 )
             )
+            places.append(place)
             owners.append(position)
     stored = await store_copies(conn, ctx.db.dialect, specs)
     result: list[list[StoredCopy]] = [[] for _ in group]
-    for position, copy in zip(owners, stored, strict=True):
+    for position, copy, place in zip(owners, stored, places, strict=True):
+        await placement.after_store(ctx, conn, copy, place, group[position].inspection)
         result[position].append(copy)
     return result
 

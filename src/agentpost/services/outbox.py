@@ -9,27 +9,38 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from email import policy
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.domain.addresses import Address, AddressError, dedupe, parse_address_list
-from agentpost.domain.folders import INBOX, SENT
+from agentpost.domain.folders import SENT
 from agentpost.domain.mime import (
     AttachmentInput,
     MimeError,
     OutgoingMessage,
+    ParsedMessage,
     build_message,
     new_message_id,
     normalize_message_id,
     split_references,
 )
-from agentpost.errors import HeaderInjection, InvalidInput, PayloadTooLarge
+from agentpost.errors import (
+    AgentPostError,
+    Forbidden,
+    HeaderInjection,
+    InvalidInput,
+    PayloadTooLarge,
+    RateLimited,
+)
+from agentpost.services import audit, guard, permissions, placement
 from agentpost.services.accounts import now_utc
+from agentpost.services.audit import AuditEntry
 from agentpost.services.context import AppContext
 from agentpost.services.inbox import mailbox_address, new_mail_event, parse_for_index
-from agentpost.services.store import CopySpec, store_copies
+from agentpost.services.store import CopySpec, StoredCopy, store_copies
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
 from agentpost.storage.repositories import messages as message_repo
@@ -186,30 +197,36 @@ async def _route(
 async def store_outgoing(
     ctx: AppContext, agent: AgentRecord, raw: bytes, envelope: list[Address]
 ) -> SendResult:
-    """Store an already-built message (API send or SMTP submission) and deliver locally."""
+    """Store an already-built message (API send or SMTP submission) and deliver locally.
+
+    Every send path ends here, so the checks below hold for all of them: the agent's
+    permissions and limits, the outbound guard, delivery-time filtering of local copies, and
+    one audit row whatever the outcome.
+    """
     now = now_utc()
     parsed = await asyncio.to_thread(parse_for_index, raw, received=now)
-    async with ctx.db.write() as conn:
-        blob_id = await message_repo.insert_blob(conn, raw)
-        statuses, targets = await _route(ctx, conn, envelope, len(raw))
-
-        def spec(agent_id: str, folder: str, seen: bool, direction: str) -> CopySpec:
-            return CopySpec(agent_id, folder, blob_id, len(raw), parsed, now, seen, direction)
-
-        # The Sent copy and every local recipient's copy: one batched store.
-        stored = await store_copies(
-            conn,
-            ctx.db.dialect,
-            [spec(agent.id, SENT, True, "out")] + [spec(t, INBOX, False, "in") for t in targets],
-        )
-        sent, copies = stored[0], stored[1:]
-        await message_repo.insert_deliveries(
-            conn,
-            message_row_id=sent.row_id,
-            agent_id=agent.id,
-            items=[(s.address, s.kind, s.status) for s in statuses],
-            now=now,
-        )
+    findings, inspection = await asyncio.to_thread(_inspect, raw, parsed)
+    try:
+        async with ctx.db.write() as conn:
+            grant = await permissions.authorize_send(ctx, conn, agent, envelope)
+            await guard.decide(ctx, conn, agent, findings, envelope)
+            sent, copies, statuses = await _store(
+                ctx, conn, agent, (raw, parsed, inspection), envelope, now
+            )
+            await audit.record(
+                ctx,
+                conn,
+                AuditEntry(
+                    "send.accepted",
+                    owner_id=agent.owner_id,
+                    agent_id=agent.id,
+                    config_id=grant.config_id,
+                    recipients=len(envelope),
+                ),
+            )
+    except (Forbidden, RateLimited) as exc:
+        await _audit_refusal(ctx, agent, envelope, exc)
+        raise
     ctx.events.publish_all(
         [new_mail_event(c, parsed.subject, agent.address, parsed.message_id) for c in copies]
     )
@@ -219,4 +236,63 @@ async def store_outgoing(
         folder=SENT,
         sender=agent.address,
         recipients=statuses,
+    )
+
+
+def _inspect(raw: bytes, parsed: ParsedMessage) -> tuple[guard.Findings, placement.Inspection]:
+    """The content checks of both directions, in one trip to a worker thread."""
+    return guard.scan(raw, parsed), placement.inspect(raw, parsed)
+
+
+async def _store(
+    ctx: AppContext,
+    conn: AsyncConnection,
+    agent: AgentRecord,
+    message: tuple[bytes, ParsedMessage, placement.Inspection],
+    envelope: list[Address],
+    now: datetime,
+) -> tuple[StoredCopy, list[StoredCopy], list[RecipientStatus]]:
+    """The blob, the Sent copy, local recipients' copies and the delivery rows."""
+    raw, parsed, inspection = message
+    blob_id = await message_repo.insert_blob(conn, raw)
+    statuses, targets = await _route(ctx, conn, envelope, len(raw))
+    places = [await placement.place(ctx, conn, t, parsed, inspection) for t in targets]
+
+    def spec(agent_id: str, folder: str, seen: bool, direction: str) -> CopySpec:
+        return CopySpec(agent_id, folder, blob_id, len(raw), parsed, now, seen, direction)
+
+    # The Sent copy and every local recipient's copy: one batched store.
+    stored = await store_copies(
+        conn,
+        ctx.db.dialect,
+        [spec(agent.id, SENT, True, "out")]
+        + [spec(t, p.folder, p.seen, "in") for t, p in zip(targets, places, strict=True)],
+    )
+    sent, copies = stored[0], stored[1:]
+    for copy, place in zip(copies, places, strict=True):
+        await placement.after_store(ctx, conn, copy, place, inspection)
+    await message_repo.insert_deliveries(
+        conn,
+        message_row_id=sent.row_id,
+        agent_id=agent.id,
+        items=[(s.address, s.kind, s.status) for s in statuses],
+        now=now,
+    )
+    return sent, copies, statuses
+
+
+async def _audit_refusal(
+    ctx: AppContext, agent: AgentRecord, envelope: list[Address], exc: AgentPostError
+) -> None:
+    # The send's own transaction was rolled back; the refusal is recorded on its own.
+    await audit.record_now(
+        ctx,
+        AuditEntry(
+            "send.refused",
+            status="refused",
+            owner_id=agent.owner_id,
+            agent_id=agent.id,
+            recipients=len(envelope),
+            error=f"{exc.code}: {exc.message}",
+        ),
     )

@@ -1,4 +1,4 @@
-"""Core schema: owners, agents, folders, messages, raw blobs, deliveries, full-text search.
+"""The schema: every table of storage/tables, and full-text search.
 
 Revision ID: 0001_core
 Revises:
@@ -9,28 +9,19 @@ from __future__ import annotations
 
 from alembic import op
 
-from agentpost.storage.tables import (
-    agents,
-    deliveries,
-    folders,
-    message_blobs,
-    messages,
-    owners,
-    server_state,
-)
+from agentpost.storage.tables import metadata
 
 revision = "0001_core"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-TABLES = [server_state, owners, agents, folders, message_blobs, messages, deliveries]
-
 
 def upgrade() -> None:
     bind = op.get_bind()
-    for table in TABLES:
-        table.create(bind)
+    # Every table of every area, from the live definitions: nothing has been released yet, so
+    # there is no older schema to upgrade from. Freeze this into literal DDL before a release.
+    metadata.create_all(bind)
     if bind.dialect.name == "sqlite":
         # unicode61 splits addresses at '@' and '.', so "alice" finds alice@example.com.
         op.execute(
@@ -46,5 +37,4 @@ def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         op.execute("DROP TABLE messages_fts")
-    for table in reversed(TABLES):
-        table.drop(bind)
+    metadata.drop_all(bind)

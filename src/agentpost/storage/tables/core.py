@@ -1,4 +1,4 @@
-"""Table definitions (SQLAlchemy Core), shared by the repositories and the migrations.
+"""Core tables: server state, owners, agents, folders, messages, raw blobs and deliveries.
 
 Raw RFC 5322 bytes live in ``message_blobs``, apart from the parsed and indexed fields in
 ``messages``, so listing and searching never drag message bodies through memory.
