@@ -22,6 +22,7 @@ REQUIRED_COMMANDS=(
   "pg_ctlcluster:postgresql"   # tests marked postgres use a real server
   "psql:postgresql-client"
   "smtp-source:postfix"        # load generator for bench/ (smtp-sink too)
+  "dovecot:dovecot-imapd"      # relay gateway tests run a real IMAP server
 )
 
 install_system_packages() {

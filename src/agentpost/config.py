@@ -84,6 +84,101 @@ class Settings(BaseSettings):
         default=SqliteSync.full, description="SQLite synchronous pragma (FULL or NORMAL)."
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    scheduler_poll_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Longest the scheduler sleeps between looks for due scheduled sends when "
+        "nothing wakes it.",
+    )
+    delivery_deadline_seconds: int = Field(
+        default=2 * 24 * 3600,
+        ge=1,
+        description="How long the delivery worker keeps retrying a recipient before it fails "
+        "and the sender gets a bounce.",
+    )
+    delivery_retry_base_seconds: float = Field(
+        default=60.0, gt=0, description="First retry delay; doubles per attempt, with jitter."
+    )
+    delivery_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest delay between two delivery attempts."
+    )
+    delivery_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a worker holds a row it is sending; a crashed worker's rows are "
+        "retried after it. Keep it above the SMTP timeout.",
+    )
+    delivery_poll_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest the worker sleeps between looks at the queue when nothing wakes it.",
+    )
+    delivery_concurrency: int = Field(
+        default=32, ge=1, description="Messages one worker process sends at the same time."
+    )
+    delivery_connections_per_config: int = Field(
+        default=8,
+        ge=1,
+        description="Open SMTP connections one worker process keeps per SMTP configuration.",
+    )
+    relay_poll_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Relay gateway: seconds between IMAP polls when the server has no IDLE, "
+        "and between checks for new or removed relay accounts.",
+    )
+    relay_idle_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=1500,
+        description="Relay gateway: longest IMAP IDLE before it is renewed (RFC 2177 asks for "
+        "under 29 minutes).",
+    )
+    relay_max_backoff_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Relay gateway: the longest wait between reconnects after IMAP errors "
+        "(the wait doubles from relay_poll_seconds up to this).",
+    )
+    reply_loop_limit: int = Field(
+        default=5,
+        ge=1,
+        description="Loop protection: most replies an agent may send to one counterparty in "
+        "one thread within reply_loop_window_seconds; the next is refused (429 reply_loop) "
+        "and the owner is told.",
+    )
+    reply_loop_window_seconds: int = Field(
+        default=3600, ge=60, description="Loop protection: the window of reply_loop_limit."
+    )
+    default_daily_send_limit: int = Field(
+        default=500,
+        ge=0,
+        description="Messages a day (sliding 24 h) an agent with no permission rows may send "
+        "to external recipients through its owner's default configuration; 0 = no limit.",
+    )
+    default_hourly_send_limit: int = Field(
+        default=100,
+        ge=0,
+        description="The same, per sliding hour; 0 = no limit.",
+    )
+    vault_key: SecretStr | None = Field(
+        default=None,
+        description="Active vault key (32 bytes, base64 or hex) sealing stored SMTP passwords. "
+        "When unset, a 0600 key file vault.key in the data dir holds a generated one.",
+    )
+    vault_previous_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated older vault keys that stay readable during a rotation.",
+    )
+    approval_ttl_hours: int = Field(
+        default=168,
+        ge=1,
+        le=24 * 90,
+        description="Hours a message held by the outbound guard waits for its owner's "
+        "approval; after that it expires and can no longer be approved.",
+    )
 
     @field_validator("data_dir")
     @classmethod

@@ -67,8 +67,9 @@ def configure_logging(level_name: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # These log every SQL statement at INFO and parameters (message bodies, key hashes) at
-    # DEBUG: keep them to warnings and errors.
-    for noisy in ("aiosqlite", "sqlalchemy.engine", "asyncpg"):
+    # DEBUG, and imapclient every IMAP line of the relay gateway (mail content) at DEBUG: keep
+    # them to warnings and errors.
+    for noisy in ("aiosqlite", "sqlalchemy.engine", "asyncpg", "imapclient"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
@@ -200,9 +201,24 @@ async def start_roles(ctx: AppContext, stack: contextlib.AsyncExitStack, stop: S
         stack.push_async_callback(http.close)
         stop.listeners.append(http.request_stop)
         say(f"AgentPost HTTP listening on http://{url_host(settings.host)}:{http.port}")
-    for role in ("worker", "scheduler"):
-        if role in roles:
-            logger.info("%s role: nothing to run yet in this version; it idles until stopped", role)
+    if "scheduler" in roles:
+        from agentpost.services.scheduler import start_scheduler
+
+        scheduler = start_scheduler(ctx)  # scheduled sends
+        stack.push_async_callback(scheduler.close)
+        logger.info("scheduler role: scheduled sends started")
+        from agentpost.services.relay_poller import RelayPoller
+
+        poller = RelayPoller(ctx)  # relay accounts' IMAP inboxes
+        await poller.start()
+        stack.push_async_callback(poller.close)
+    if "worker" in roles:
+        from agentpost.delivery.worker import start_worker
+
+        worker = start_worker(ctx)  # the outbound delivery queue
+        # Closed before the database: in-flight sends finish and their outcomes are recorded.
+        stack.push_async_callback(worker.close)
+        logger.info("worker role: delivery worker %s started", worker.worker.name)
 
 
 def describe_database(settings: Settings) -> str:

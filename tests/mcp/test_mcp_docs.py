@@ -12,7 +12,12 @@ import pytest
 from agentpost.mcp.main import PREFIXES
 from agentpost.mcp.tools import ALL_TOOLS
 
-DOC = (Path(__file__).resolve().parents[2] / "docs" / "mcp.md").read_text(encoding="utf-8")
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+# docs/mcp.md and its continuations docs/mcp/<area>.md
+DOC = "\n".join(
+    part.read_text(encoding="utf-8")
+    for part in [DOCS / "mcp.md", *sorted((DOCS / "mcp").glob("*.md"))]
+)
 HEADING = re.compile(r"^### `([a-z_]+)`", re.MULTILINE)
 
 

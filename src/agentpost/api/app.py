@@ -17,6 +17,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agentpost import __version__
 from agentpost.api.errors import error_response, install_error_handlers
 from agentpost.api.routes import accounts, batch, events, folders, health, mail
+from agentpost.api.routes import agent_messages as agent_message_routes
+from agentpost.api.routes import audit as audit_routes
+from agentpost.api.routes import content as content_routes
+from agentpost.api.routes import delivery as delivery_routes
+from agentpost.api.routes import gateway as gateway_routes
+from agentpost.api.routes import lifecycle as lifecycle_routes
+from agentpost.api.routes import pending as pending_routes
+from agentpost.api.routes import permissions as permission_routes
+from agentpost.api.routes import rules as rule_routes
+from agentpost.api.routes import smtp_configs as smtp_config_routes
+from agentpost.api.routes import spam as spam_routes
+from agentpost.api.routes import tags as tag_routes
+from agentpost.api.routes import tasks as task_routes
+from agentpost.api.routes import tools as tool_routes
 from agentpost.api.schemas import ErrorPublic
 from agentpost.api.streams import (
     MAX_STREAMS_PER_AGENT,
@@ -30,7 +44,28 @@ from agentpost.services.context import AppContext
 API_PREFIX = "/api/v1"
 # Clients of the original AgenticMail keep working against the same routes.
 COMPAT_PREFIX = "/api/agenticmail"
-KEYED_ROUTERS = (accounts.router, mail.router, folders.router, batch.router, events.router)
+KEYED_ROUTERS = (
+    accounts.router,
+    smtp_config_routes.router,
+    audit_routes.router,
+    mail.router,
+    folders.router,
+    batch.router,
+    events.router,
+    permission_routes.router,
+    lifecycle_routes.router,
+    tool_routes.router,
+    content_routes.router,
+    tag_routes.router,
+    rule_routes.router,
+    task_routes.router,
+    agent_message_routes.router,
+    pending_routes.router,
+    gateway_routes.router,
+    gateway_routes.mail_router,
+    delivery_routes.router,
+    spam_routes.router,
+)
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorPublic, "description": description}
     for status, description in (

@@ -111,7 +111,11 @@ def _sentence(subject: str, error: Any) -> str:
 
 async def _agentpost_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AgentPostError)
-    return error_response(exc.status, exc.code, exc.message, exc.field)
+    response = error_response(exc.status, exc.code, exc.message, exc.field)
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(max(retry_after, 1))  # RFC 9110 §10.2.3
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -13,17 +13,25 @@ from agentpost.api.schemas import (
     AgentCreatedPublic,
     AgentPublic,
     AttachmentPublic,
+    AttachmentRiskPublic,
+    AuthResultsPublic,
     DeliveryPublic,
     DigestItemPublic,
     DirectoryEntryPublic,
+    FindingPublic,
     MessagePublic,
     PagePublic,
     RecipientPublic,
+    RuleMatchPublic,
+    SanitizeDetectionPublic,
+    SecurityPublic,
     SendResultPublic,
     SummaryPublic,
 )
+from agentpost.domain.scanning import Match
 from agentpost.services.mailbox import MessageView, Page
 from agentpost.services.outbox import SendResult
+from agentpost.services.trust import TrustEnvelope
 from agentpost.storage.records import AgentRecord, DeliveryRecord, MessageRecord
 
 SEEN = "\\Seen"
@@ -74,6 +82,10 @@ def delivery_of(item: DeliveryRecord) -> DeliveryPublic:
         attempts=item.attempts,
         last_error=item.last_error,
         updated_at=item.updated_at,
+        last_code=item.last_code,
+        next_attempt_at=item.next_attempt_at,
+        deadline_at=item.deadline_at,
+        delivered_at=item.delivered_at,
     )
 
 
@@ -94,12 +106,49 @@ def message_of(view: MessageView) -> MessagePublic:
         html=parsed.html,
         attachments=attachments,
         deliveries=[delivery_of(item) for item in view.deliveries],
+        security=security_of(view.trust) if view.trust is not None else None,
     )
+
+
+def rule_matches_of(matches: list[Match]) -> list[RuleMatchPublic]:
+    return [RuleMatchPublic(**m.to_dict()) for m in matches]
+
+
+def security_of(trust: TrustEnvelope) -> SecurityPublic:
+    report = trust.report
+    return SecurityPublic(
+        internal=trust.internal,
+        authenticated=trust.authenticated,
+        auth=AuthResultsPublic(**trust.auth.to_dict()),
+        first_contact=trust.first_contact,
+        spam_score=report.score,
+        is_spam=trust.verdict == "spam",
+        is_warning=trust.verdict == "warning",
+        verdict=trust.verdict,
+        top_category=report.top_category,
+        matches=rule_matches_of(report.matches),
+        injection_score=report.injection_score,
+        injection=rule_matches_of(trust.injection),
+        phishing=rule_matches_of(report.phishing),
+        attachment_risks=[AttachmentRiskPublic(**a.to_dict()) for a in trust.attachments],
+        automated=report.automated,
+        sanitized=trust.sanitized,
+        sanitize_detections=[SanitizeDetectionPublic(**d.to_dict()) for d in trust.detections],
+        fence=trust.fence,
+    )
+
+
+def scored_summary_of(record: MessageRecord, score: tuple[int, str] | None) -> SummaryPublic:
+    """A summary with the delivery-time spam score and verdict, when the copy was scanned."""
+    summary = summary_of(record)
+    if score is not None:
+        summary.spam_score, summary.spam_verdict = score
+    return summary
 
 
 def page_of(page: Page) -> PagePublic:
     return PagePublic(
-        messages=[summary_of(r) for r in page.messages],
+        messages=[scored_summary_of(r, page.scores.get(r.id)) for r in page.messages],
         count=len(page.messages),
         total=page.total,
         folder=page.folder,
@@ -157,4 +206,8 @@ def send_result_of(result: SendResult) -> SendResultPublic:
             for r in result.recipients
         ],
         note=result.note,
+        warnings=[FindingPublic(**f.to_dict()) for f in result.warnings] or None,
+        pending_id=result.held.pending_id if result.held else None,
+        expires_at=result.held.expires_at if result.held else None,
+        remind_at=result.held.remind_at if result.held else None,
     )

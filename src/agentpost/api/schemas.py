@@ -132,6 +132,10 @@ class AgentDeletedPublic(ApiModel):
     deleted: bool
     name: str
     email: str
+    deletion_id: str | None = Field(default=None, description="The deletion report's id.")
+    emails_archived: int | None = None
+    deleted_at: UtcDatetime | None = None
+    top_correspondents: list[str] | None = None
 
 
 # -- messages ------------------------------------------------------------------------------
@@ -158,6 +162,10 @@ class SummaryPublic(ApiModel):
     size: int
     has_attachments: bool
     preview: str
+    spam_score: int | None = Field(
+        default=None, description="Spam score from the delivery-time scan (listings only)."
+    )
+    spam_verdict: str | None = Field(default=None, description="ham, warning or spam.")
 
 
 class AttachmentPublic(ApiModel):
@@ -174,6 +182,62 @@ class DeliveryPublic(ApiModel):
     attempts: int
     last_error: str | None
     updated_at: UtcDatetime
+    # The delivery queue (external recipients): the SMTP reply code of the last attempt,
+    # when the next one is due, when retrying stops, when the server accepted it.
+    last_code: int | None = None
+    next_attempt_at: UtcDatetime | None = None
+    deadline_at: UtcDatetime | None = None
+    delivered_at: UtcDatetime | None = None
+
+
+class RuleMatchPublic(ApiModel):
+    rule_id: str
+    category: str
+    score: int
+    description: str
+
+
+class AttachmentRiskPublic(ApiModel):
+    filename: str
+    level: str = Field(description="CRITICAL, HIGH or MEDIUM.")
+    reason: str
+
+
+class SanitizeDetectionPublic(ApiModel):
+    type: str
+    description: str
+    count: int
+
+
+class AuthResultsPublic(ApiModel):
+    spf: str | None
+    dkim: str | None
+    dmarc: str | None
+
+
+class SecurityPublic(ApiModel):
+    """The trust envelope of a message read by an agent (docs/api/safety.md)."""
+
+    internal: bool = Field(description="Sent by an agent of this server.")
+    authenticated: bool | None = Field(
+        description="Sender authenticated (SPF/DKIM/DMARC, or this server); null: unknown."
+    )
+    auth: AuthResultsPublic
+    first_contact: bool = Field(description="This agent never wrote to the sender.")
+    spam_score: int
+    is_spam: bool
+    is_warning: bool
+    verdict: str = Field(description="ham, warning or spam (a report by the agent counts).")
+    top_category: str | None
+    matches: list[RuleMatchPublic]
+    injection_score: int
+    injection: list[RuleMatchPublic]
+    phishing: list[RuleMatchPublic]
+    attachment_risks: list[AttachmentRiskPublic]
+    automated: list[str] = Field(description="Signs of an auto-reply, bounce or list mail.")
+    sanitized: bool = Field(description="The text and html above were cleaned; see detections.")
+    sanitize_detections: list[SanitizeDetectionPublic]
+    fence: str
 
 
 class MessagePublic(SummaryPublic):
@@ -184,6 +248,7 @@ class MessagePublic(SummaryPublic):
     html: str
     attachments: list[AttachmentPublic]
     deliveries: list[DeliveryPublic]
+    security: SecurityPublic | None = None
 
 
 class PagePublic(ApiModel):
@@ -258,6 +323,9 @@ class SendCreate(ApiModel):
     in_reply_to: str | None = None
     references: str | list[str] | None = None
     attachments: list[AttachmentCreate] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+    signature: bool = Field(
+        default=True, description="Append your default signature (false: send without it)."
+    )
 
 
 class ReplyCreate(ApiModel):
@@ -281,13 +349,29 @@ class RecipientPublic(ApiModel):
     error: str | None = None
 
 
+class FindingPublic(ApiModel):
+    """One outbound-guard rule that matched: never the matched text itself."""
+
+    rule_id: str
+    family: str
+    severity: str = Field(description="HIGH, MEDIUM or LOW.")
+    description: str
+    where: str = Field(description='"message" or "attachment <filename>".')
+
+
 class SendResultPublic(ApiModel):
     message_id: str
-    uid: int
+    uid: int | None = Field(default=None, description="The Sent copy's UID; absent when held.")
     folder: str
-    status: str
+    status: str = Field(description="delivered, queued, failed, or held (HTTP 202).")
     recipients: list[RecipientPublic]
     note: str | None = None
+    warnings: list[FindingPublic] | None = Field(
+        default=None, description="What the outbound guard found (sent with a warning, or held)."
+    )
+    pending_id: str | None = Field(default=None, description="The held message (status held).")
+    expires_at: UtcDatetime | None = None
+    remind_at: UtcDatetime | None = None
 
 
 # -- organising ----------------------------------------------------------------------------
@@ -387,3 +471,4 @@ class WaitPublic(ApiModel):
     subject: str | None = None
     from_: str | None = Field(default=None, alias="from")
     message_id: str | None = None
+    task: dict[str, Any] | None = None  # eventType "task": the task event's fields

@@ -24,6 +24,8 @@ MAX_STREAMS_PER_AGENT = 5
 MAX_WAITS_PER_AGENT = 5
 PING_SECONDS = 15.0
 NEW_MAIL = "new"
+# Task events (task.assigned, task.completed, …) wake a waiting agent too (services/tasks.py).
+TASK_EVENT_PREFIX = "task."
 
 
 class StreamSlots:
@@ -101,14 +103,14 @@ async def _disconnected(receive: Receive) -> None:
 async def _next_new_mail(queue: asyncio.Queue[Event]) -> Event:
     while True:
         event = await queue.get()
-        if event.type == NEW_MAIL:
+        if event.type == NEW_MAIL or event.type.startswith(TASK_EVENT_PREFIX):
             return event
 
 
 async def wait_new_mail(
     bus: EventBus, agent_id: str, timeout: float, receive: Receive
 ) -> Event | None:
-    """The next new-mail event for the agent, or None on timeout or client disconnect."""
+    """The next new-mail or task event for the agent, or None on timeout or disconnect."""
     found: Event | None = None
     async with bus.subscribe(agent_id) as queue, anyio.create_task_group() as group:
 

@@ -14,6 +14,13 @@ from typing import Annotated
 import typer
 
 from agentpost.cli import agents, owners, server
+from agentpost.cli import audit as audit_cli
+from agentpost.cli import pending as pending_cli
+from agentpost.cli import permissions as permission_cli
+from agentpost.cli import queue as queue_cli
+from agentpost.cli import relay as relay_cli
+from agentpost.cli import smtp as smtp_cli
+from agentpost.cli import vault as vault_cli
 from agentpost.cli.common import first_line
 
 TRACEBACK_FLAG = "--traceback"
@@ -43,6 +50,13 @@ app.command("migrate")(server.migrate_command)
 app.command("mcp")(server.mcp_command)
 app.add_typer(agents.app, name="agent")
 app.add_typer(owners.app, name="owner")
+app.add_typer(smtp_cli.app, name="smtp")
+app.add_typer(vault_cli.app, name="vault")
+app.add_typer(audit_cli.app, name="audit")
+app.add_typer(queue_cli.app, name="queue")
+app.add_typer(pending_cli.app, name="pending")
+app.add_typer(permission_cli.app, name="permission")
+app.add_typer(relay_cli.app, name="relay")
 
 
 def main() -> None:

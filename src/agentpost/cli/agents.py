@@ -24,7 +24,7 @@ from agentpost.cli.common import (
     short_time,
 )
 from agentpost.config import Settings
-from agentpost.services import accounts
+from agentpost.services import accounts, lifecycle
 from agentpost.storage.records import AgentRecord
 
 app = typer.Typer(help="Create, list and delete agents (each gets a mailbox and an API key).")
@@ -67,7 +67,9 @@ async def _list(settings: Settings) -> list[AgentRecord]:
 
 async def _delete(settings: Settings, name: str) -> AgentRecord:
     async with admin_session(settings) as (ctx, admin):
-        return await accounts.delete_agent(ctx, admin, name)
+        # Like the API: the mailbox is archived under a deletion report first.
+        agent, _report = await lifecycle.delete_agent(ctx, admin, name, deleted_by="cli")
+        return agent
 
 
 @app.command("create")

@@ -29,6 +29,9 @@ from agentpost.client.base import (
     error_from,
     segment,
 )
+from agentpost.client.content import ContentCalls
+from agentpost.client.delivery import DeliveryCalls
+from agentpost.client.gateway import GatewayCalls
 from agentpost.client.models import (
     Agent,
     AgentDeleted,
@@ -48,9 +51,22 @@ from agentpost.client.models import (
     SendResult,
     WaitResult,
 )
+from agentpost.client.pending import PendingCalls
+from agentpost.client.policy import PolicyCalls
+from agentpost.client.spam import SpamCalls
+from agentpost.client.workflow import WorkflowCalls
 
 
-class AgentPostClient(ClientBase):
+class AgentPostClient(
+    SpamCalls,
+    GatewayCalls,
+    DeliveryCalls,
+    ContentCalls,
+    WorkflowCalls,
+    PendingCalls,
+    PolicyCalls,
+    ClientBase,
+):
     """An API client bound to one key (agent, owner or master): one method per route."""
 
     # -- health and accounts ----------------------------------------------------------------
@@ -110,10 +126,12 @@ class AgentPostClient(ClientBase):
         references: str | Sequence[str] | None = None,
         attachments: Sequence[OutgoingAttachment] | None = None,
         idempotency_key: str | None = None,
+        signature: bool | None = None,
     ) -> SendResult:
         body = compact(
             {"to": to, "subject": subject, "text": text, "html": html, "cc": cc, "bcc": bcc}
             | {"replyTo": reply_to, "inReplyTo": in_reply_to, "references": references}
+            | {"signature": signature}
         )
         if attachments:
             body["attachments"] = [

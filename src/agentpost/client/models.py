@@ -47,6 +47,8 @@ class Summary(Model):
     size: int = 0
     has_attachments: bool = False
     preview: str = ""
+    spam_score: int | None = None
+    spam_verdict: str | None = None
 
 
 class AttachmentInfo(Model):
@@ -63,6 +65,58 @@ class Delivery(Model):
     attempts: int = 0
     last_error: str | None = None
     updated_at: datetime | None = None
+    last_code: int | None = None
+    next_attempt_at: datetime | None = None
+    deadline_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+class RuleMatch(Model):
+    rule_id: str
+    category: str = ""
+    score: int = 0
+    description: str = ""
+
+
+class AttachmentRisk(Model):
+    filename: str
+    level: str
+    reason: str = ""
+
+
+class SanitizeDetection(Model):
+    type: str
+    description: str = ""
+    count: int = 0
+
+
+class AuthResults(Model):
+    spf: str | None = None
+    dkim: str | None = None
+    dmarc: str | None = None
+
+
+class Security(Model):
+    """The trust envelope of a message (docs/api/safety.md)."""
+
+    internal: bool = False
+    authenticated: bool | None = None
+    auth: AuthResults = AuthResults()
+    first_contact: bool = False
+    spam_score: int = 0
+    is_spam: bool = False
+    is_warning: bool = False
+    verdict: str = "ham"
+    top_category: str | None = None
+    matches: list[RuleMatch] = []
+    injection_score: int = 0
+    injection: list[RuleMatch] = []
+    phishing: list[RuleMatch] = []
+    attachment_risks: list[AttachmentRisk] = []
+    automated: list[str] = []
+    sanitized: bool = False
+    sanitize_detections: list[SanitizeDetection] = []
+    fence: str = ""
 
 
 class Message(Summary):
@@ -73,6 +127,7 @@ class Message(Summary):
     html: str = ""
     attachments: list[AttachmentInfo] = []
     deliveries: list[Delivery] = []
+    security: Security | None = None
 
 
 class MessagePage(Model):
@@ -89,6 +144,16 @@ class RecipientStatus(Model):
     error: str | None = None
 
 
+class GuardFinding(Model):
+    """One outbound-guard rule that matched (never the matched text)."""
+
+    rule_id: str
+    family: str = ""
+    severity: str = ""
+    description: str = ""
+    where: str = ""
+
+
 class SendResult(Model):
     message_id: str
     uid: int | None = None
@@ -96,6 +161,11 @@ class SendResult(Model):
     status: str
     recipients: list[RecipientStatus] = []
     note: str | None = None
+    # The outbound guard: warnings, and for status "held" the pending item.
+    warnings: list[GuardFinding] = []
+    pending_id: str | None = None
+    expires_at: datetime | None = None
+    remind_at: datetime | None = None
 
 
 class OutgoingAttachment(Model):
@@ -204,3 +274,4 @@ class WaitResult(Model):
     subject: str | None = None
     from_: str | None = Field(default=None, alias="from")
     message_id: str | None = None
+    task: dict[str, Any] | None = None  # event_type "task": the task event's fields

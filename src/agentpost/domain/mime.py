@@ -25,11 +25,18 @@ from agentpost.domain.addresses import Address, has_line_break
 
 PREVIEW_CHARS = 500
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
-_TAG_RE = re.compile(r"<[^>]*>")
+# [^<>], not [^>]: with [^>] every "<" of a body without ">" scans to the end (quadratic).
+_TAG_RE = re.compile(r"<[^<>]*>")
 _SPACE_RE = re.compile(r"[ \t]+")
 _HTML_SPACE_RE = re.compile(r"[ \t\r\n\f]+")  # whitespace is insignificant in HTML source
 _NEWLINE_RE = re.compile(r"\r\n?")
 _FIELD_NAME_RE = re.compile(r"^[\x21-\x39\x3b-\x7e]+$")  # RFC 5322 §2.2: printable, no colon
+
+
+# Every message an agent sends is machine-written: RFC 3834 §5 ``Auto-Submitted`` tells
+# responders not to answer it, and Exchange's ``X-Auto-Response-Suppress: All`` asks Outlook
+# and Exchange for no out-of-office replies or receipts (loop protection).
+LOOP_HEADERS = (("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All"))
 
 
 class MimeError(ValueError):
@@ -188,6 +195,10 @@ def build_message(out: OutgoingMessage, *, message_id: str, date: datetime) -> E
         msg["In-Reply-To"] = out.in_reply_to
     if out.references:
         msg["References"] = " ".join(out.references)
+    given = {name.lower() for name in out.extra_headers}
+    for name, value in LOOP_HEADERS:
+        if name.lower() not in given:
+            msg[name] = value
     for name, value in out.extra_headers.items():
         msg[name] = value
     msg.set_content(out.text)

@@ -23,6 +23,7 @@ from agentpost.client import (
     Summary,
 )
 from agentpost.mcp.html_text import html_to_text
+from agentpost.mcp.security import security_lines
 
 BODY_PAGE_CHARS = 8000
 BATCH_PREVIEW_CHARS = 500
@@ -67,7 +68,10 @@ def size(count: int) -> str:
 
 
 def summary_line(position: int, item: Summary) -> str:
-    marks = "" if item.seen else " [unread]"
+    marks = ""
+    if item.spam_verdict in ("warning", "spam"):
+        marks = f" [{item.spam_verdict.upper()} score {item.spam_score}]"
+    marks += "" if item.seen else " [unread]"
     if item.has_attachments:
         marks += " [attachments]"
     return (
@@ -106,7 +110,7 @@ def fenced(body: str) -> str:
 
 
 def read_message(message: Message, *, offset: int = 0, page: int = BODY_PAGE_CHARS) -> str:
-    lines = _headers(message)
+    lines = _headers(message) + security_lines(message.security)
     body = message_body(message)
     part = body[offset : offset + page]
     lines += ["---", fenced(part if part or not offset else "(no more content)")]
@@ -181,15 +185,31 @@ def send_result(lead: str, result: SendResult) -> str:
     """``Email sent successfully.`` plus the Message-ID and each recipient's outcome."""
     if result.status == "failed":
         lead = lead.replace("sent", "NOT delivered", 1)
+    if result.status == "held":
+        lead = "Email NOT sent — held by the outbound guard for your owner's approval."
     lines = [f"{lead} Message ID: {result.message_id}", f"Status: {result.status}"]
     for rcpt in result.recipients:
         line = f"  {rcpt.address} ({rcpt.kind}): {rcpt.status}"
         lines.append(line + (f" — {one_line(rcpt.error)}" if rcpt.error else ""))
     if result.uid is not None:
         lines.append(f"A copy is in {result.folder} as UID {result.uid}.")
+    lines.extend(guard_lines(result))
     if result.note:
         lines.append(f"Note: {result.note}")
     return "\n".join(lines)
+
+
+def guard_lines(result: SendResult) -> list[str]:
+    """The outbound guard's findings (rule and description, never the matched text) and, for
+    held mail, the pending id and the next reminder."""
+    lines = [f"Outbound guard ({len(result.warnings)}):"] if result.warnings else []
+    for item in result.warnings:
+        lines.append(f"  - [{item.severity}] {item.rule_id}: {item.description} ({item.where})")
+    if result.pending_id:
+        lines.append(f"Pending ID: {result.pending_id}")
+        remind = iso(result.remind_at) if result.remind_at else "none before it expires"
+        lines.append(f"Expires: {iso(result.expires_at)}; next reminder: {remind}")
+    return lines
 
 
 def digest(result: Digest, *, offset: int) -> str:

@@ -1,4 +1,5 @@
-"""The service context: settings, database, event bus and key hasher, built once at startup."""
+"""The service context: settings, database, event bus, key hasher and vault, built once at
+startup."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from agentpost.services.events import EventBus
 from agentpost.storage.engine import Database
 from agentpost.storage.migrate import upgrade_to_head
 from agentpost.storage.notify import PgChannel, asyncpg_dsn
+from agentpost.vault import Vault
 
 SECRET_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
 
@@ -40,6 +42,7 @@ class AppContext:
     db: Database
     events: EventBus
     keys: KeyHasher
+    vault: Vault
     # agent id → monotonic time of the last recorded activity (throttles writes).
     last_activity: dict[str, float] = field(default_factory=dict)
     channel: PgChannel | None = None
@@ -64,6 +67,7 @@ def load_secret(settings: Settings) -> bytes:
 
 
 async def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
+    vault = Vault.from_settings(settings)  # first: a bad vault key stops startup early
     db = Database(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate:
         await upgrade_to_head(db)
@@ -78,5 +82,6 @@ async def build_context(settings: Settings, *, migrate: bool = True) -> AppConte
         db=db,
         events=events,
         keys=KeyHasher(load_secret(settings)),
+        vault=vault,
         channel=channel,
     )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
@@ -23,9 +24,14 @@ from agentpost.services.context import AppContext
 from agentpost.storage import search as fts
 from agentpost.storage.records import AgentRecord, DeliveryRecord, FolderRecord, MessageRecord
 from agentpost.storage.repositories import accounts as account_repo
+from agentpost.storage.repositories import delivery as delivery_repo
 from agentpost.storage.repositories import folders as folder_repo
 from agentpost.storage.repositories import messages as repo
+from agentpost.storage.repositories import scanning as scan_repo
 from agentpost.storage.tables import messages
+
+if TYPE_CHECKING:
+    from agentpost.services.trust import TrustEnvelope
 
 MAX_BATCH = 1000
 
@@ -35,6 +41,8 @@ class Page:
     folder: str
     messages: list[MessageRecord]
     total: int
+    # Row id → (spam score, verdict) from the delivery-time scan, for the listed copies.
+    scores: dict[int, tuple[int, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,8 @@ class MessageView:
     record: MessageRecord
     parsed: ParsedMessage
     deliveries: list[DeliveryRecord]
+    # The trust envelope (services/trust.py) when the view is handed to an agent to read.
+    trust: TrustEnvelope | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +100,8 @@ async def list_folder(
     async with ctx.db.read() as conn:
         target = await _folder(conn, agent, folder)
         rows = await repo.page(conn, target.id, limit=limit, offset=offset)
-    return Page(folder=target.name, messages=rows, total=target.message_count)
+        scores = await scan_repo.scores_of(conn, [r.id for r in rows])
+    return Page(folder=target.name, messages=rows, total=target.message_count, scores=scores)
 
 
 async def list_folders(ctx: AppContext, agent: AgentRecord) -> list[FolderInfo]:
@@ -137,7 +148,7 @@ async def read_message(
     async with ctx.db.read() as conn:
         record = await _load(conn, agent, uid, folder)
         raw = await repo.read_blob(conn, record.blob_id)
-        deliveries = await repo.deliveries_for(conn, record.id)
+        deliveries = await delivery_repo.deliveries_for(conn, record.id)
     parsed = await asyncio.to_thread(parse_message, raw, fallback_date=record.date)
     return MessageView(record=record, parsed=parsed, deliveries=deliveries)
 

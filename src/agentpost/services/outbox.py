@@ -8,7 +8,8 @@ are recorded as ``queued`` for the delivery worker.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email import policy
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.domain.addresses import Address, AddressError, dedupe, parse_address_list
 from agentpost.domain.folders import SENT
+from agentpost.domain.guard import Finding
 from agentpost.domain.mime import (
     AttachmentInput,
     MimeError,
@@ -27,6 +29,7 @@ from agentpost.domain.mime import (
     normalize_message_id,
     split_references,
 )
+from agentpost.domain.templates import with_signature
 from agentpost.errors import (
     AgentPostError,
     Forbidden,
@@ -34,8 +37,9 @@ from agentpost.errors import (
     InvalidInput,
     PayloadTooLarge,
     RateLimited,
+    ReplyLoop,
 )
-from agentpost.services import audit, guard, permissions, placement
+from agentpost.services import audit, delivery, guard, loops, permissions, placement, relay_outbound
 from agentpost.services.accounts import now_utc
 from agentpost.services.audit import AuditEntry
 from agentpost.services.context import AppContext
@@ -43,12 +47,16 @@ from agentpost.services.inbox import mailbox_address, new_mail_event, parse_for_
 from agentpost.services.store import CopySpec, StoredCopy, store_copies
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
+from agentpost.storage.repositories import content as content_repo
 from agentpost.storage.repositories import messages as message_repo
+from agentpost.storage.repositories.content import SignatureRecord
 
 MAX_RECIPIENTS = 100
 QUEUED_NOTE = (
-    "external recipients are queued: this server stores them for the delivery worker, "
-    "which sends once an SMTP configuration is set up"
+    "external recipients are queued: the message is stored and the delivery worker sends it "
+    "through the owner's SMTP configuration, retrying temporary failures for up to two days; "
+    "a permanent failure puts a bounce notice in your INBOX. Check progress with "
+    "GET /api/v1/mail/messages/{uid}/delivery?folder=Sent (or read_email on the Sent copy)"
 )
 
 
@@ -64,6 +72,13 @@ class SendRequest:
     in_reply_to: str | None = None
     references: str | list[str] | None = None
     attachments: list[AttachmentInput] = field(default_factory=list)
+    # Append the agent's default signature (services/signatures.py), if it has one.
+    signature: bool = True
+
+
+# Runs inside a send's write transaction once everything is stored, with the new
+# Message-ID; raising rolls the whole send back (scheduled sends mark themselves sent here).
+Within = Callable[[AsyncConnection, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +98,18 @@ class RecipientStatus:
 @dataclass(frozen=True, slots=True)
 class SendResult:
     message_id: str
-    uid: int
+    uid: int | None  # None when the guard held the message (nothing is in Sent yet)
     folder: str
     sender: str
     recipients: list[RecipientStatus]
+    # The outbound guard: findings sent with a warning, or why and until when it is held.
+    warnings: tuple[Finding, ...] = ()
+    held: guard.HeldMail | None = None
 
     @property
     def status(self) -> str:
+        if self.held is not None:
+            return "held"
         if any(r.status == "queued" for r in self.recipients):
             return "queued"
         if all(r.status == "failed" for r in self.recipients):
@@ -98,7 +118,16 @@ class SendResult:
 
     @property
     def note(self) -> str | None:
-        return QUEUED_NOTE if self.status == "queued" else None
+        if self.held is not None:
+            return HELD_NOTE
+        return QUEUED_NOTE.format(uid=self.uid) if self.status == "queued" else None
+
+
+HELD_NOTE = (
+    "NOT sent: the outbound guard held this message for your owner's approval (see warnings). "
+    "Tell your owner what you tried to send, to whom and why; only they can approve or reject "
+    "it. manage_pending_emails (GET /api/v1/pending) shows its status and your reminders"
+)
 
 
 def _addresses(value: str | list[str] | None, name: str) -> list[Address]:
@@ -142,8 +171,16 @@ def _outgoing(agent: AgentRecord, req: SendRequest) -> tuple[OutgoingMessage, li
     return out, envelope
 
 
-def render(ctx: AppContext, agent: AgentRecord, req: SendRequest) -> tuple[bytes, list[Address]]:
+def render(
+    ctx: AppContext,
+    agent: AgentRecord,
+    req: SendRequest,
+    signature: SignatureRecord | None = None,
+) -> tuple[bytes, list[Address]]:
     """Validate and build the raw message; returns it with the envelope recipients."""
+    if signature is not None:
+        text, html = with_signature(req.text, req.html, signature.text, signature.html or "")
+        req = replace(req, text=text, html=html)
     out, envelope = _outgoing(agent, req)
     try:
         msg = build_message(out, message_id=new_message_id(ctx.settings.domain), date=now_utc())
@@ -157,10 +194,16 @@ def render(ctx: AppContext, agent: AgentRecord, req: SendRequest) -> tuple[bytes
     return raw, envelope
 
 
-async def submit_message(ctx: AppContext, agent: AgentRecord, req: SendRequest) -> SendResult:
+async def submit_message(
+    ctx: AppContext, agent: AgentRecord, req: SendRequest, *, within: Within | None = None
+) -> SendResult:
     """Send ``req`` as ``agent``: Sent copy, local deliveries and queued external rows."""
-    raw, envelope = render(ctx, agent, req)
-    return await store_outgoing(ctx, agent, raw, envelope)
+    signature = None
+    if req.signature:
+        async with ctx.db.read() as conn:
+            signature = await content_repo.default_signature(conn, agent.id)
+    raw, envelope = render(ctx, agent, req, signature)
+    return await store_outgoing(ctx, agent, raw, envelope, within=within)
 
 
 async def _route(
@@ -195,23 +238,46 @@ async def _route(
 
 
 async def store_outgoing(
-    ctx: AppContext, agent: AgentRecord, raw: bytes, envelope: list[Address]
+    ctx: AppContext,
+    agent: AgentRecord,
+    raw: bytes,
+    envelope: list[Address],
+    *,
+    within: Within | None = None,
+    approval: Within | None = None,
 ) -> SendResult:
     """Store an already-built message (API send or SMTP submission) and deliver locally.
 
     Every send path ends here, so the checks below hold for all of them: the agent's
     permissions and limits, the outbound guard, delivery-time filtering of local copies, and
-    one audit row whatever the outcome.
+    one audit row whatever the outcome. When the guard holds the message it becomes a
+    pending item instead (``within`` still runs: the send was dealt with). ``approval`` is
+    the owner's release of a held message (services/pending.py): it replaces the guard and
+    claims the pending item in this same transaction, so the message goes out exactly once.
     """
     now = now_utc()
+    raw = loops.stamp(raw)  # SMTP submission brings client-built bytes (RFC 3834 headers)
     parsed = await asyncio.to_thread(parse_for_index, raw, received=now)
     findings, inspection = await asyncio.to_thread(_inspect, raw, parsed)
     try:
         async with ctx.db.write() as conn:
             grant = await permissions.authorize_send(ctx, conn, agent, envelope)
-            await guard.decide(ctx, conn, agent, findings, envelope)
+            if approval is not None:
+                verdict = guard.Verdict()
+                await approval(conn, parsed.message_id)
+            else:
+                verdict = await guard.decide(ctx, conn, agent, findings, envelope)
+                if verdict.action == "hold":
+                    held = await guard.hold(ctx, conn, agent, (raw, parsed), envelope, verdict)
+                    if within is not None:
+                        await within(conn, parsed.message_id)
+                    return _held_result(agent, parsed.message_id, envelope, held)
+            await loops.check_and_log(ctx, conn, agent, parsed, envelope)
+            raw, parsed = await relay_outbound.relay_sender(
+                ctx, conn, agent, grant.config_id, envelope, (raw, parsed)
+            )
             sent, copies, statuses = await _store(
-                ctx, conn, agent, (raw, parsed, inspection), envelope, now
+                ctx, conn, agent, (raw, parsed, inspection), envelope, now, grant.config_id
             )
             await audit.record(
                 ctx,
@@ -224,24 +290,48 @@ async def store_outgoing(
                     recipients=len(envelope),
                 ),
             )
+            if within is not None:
+                await within(conn, parsed.message_id)
     except (Forbidden, RateLimited) as exc:
         await _audit_refusal(ctx, agent, envelope, exc)
+        if isinstance(exc, ReplyLoop):
+            await loops.tell_owner(ctx, agent, exc)
         raise
-    ctx.events.publish_all(
-        [new_mail_event(c, parsed.subject, agent.address, parsed.message_id) for c in copies]
-    )
+    events = [new_mail_event(c, parsed.subject, agent.address, parsed.message_id) for c in copies]
+    if any(s.kind == "external" and s.status == "queued" for s in statuses):
+        events.append(delivery.queued_event())  # wakes the delivery workers
+    ctx.events.publish_all(events)
     return SendResult(
         message_id=parsed.message_id,
         uid=sent.uid,
         folder=SENT,
         sender=agent.address,
         recipients=statuses,
+        warnings=verdict.warnings,
+    )
+
+
+def _kind(agent: AgentRecord, rcpt: Address) -> str:
+    return "local" if rcpt.domain == agent.address.rpartition("@")[2] else "external"
+
+
+def _held_result(
+    agent: AgentRecord, message_id: str, envelope: list[Address], held: guard.HeldMail
+) -> SendResult:
+    return SendResult(
+        message_id=message_id,
+        uid=None,
+        folder="",
+        sender=agent.address,
+        recipients=[RecipientStatus(a.address, _kind(agent, a), "held") for a in envelope],
+        warnings=held.findings,
+        held=held,
     )
 
 
 def _inspect(raw: bytes, parsed: ParsedMessage) -> tuple[guard.Findings, placement.Inspection]:
     """The content checks of both directions, in one trip to a worker thread."""
-    return guard.scan(raw, parsed), placement.inspect(raw, parsed)
+    return guard.scan(raw, parsed), placement.inspect(raw, parsed, internal=True)
 
 
 async def _store(
@@ -251,6 +341,7 @@ async def _store(
     message: tuple[bytes, ParsedMessage, placement.Inspection],
     envelope: list[Address],
     now: datetime,
+    config_id: str | None = None,
 ) -> tuple[StoredCopy, list[StoredCopy], list[RecipientStatus]]:
     """The blob, the Sent copy, local recipients' copies and the delivery rows."""
     raw, parsed, inspection = message
@@ -277,6 +368,7 @@ async def _store(
         agent_id=agent.id,
         items=[(s.address, s.kind, s.status) for s in statuses],
         now=now,
+        config_id=config_id,
     )
     return sent, copies, statuses
 

@@ -2,18 +2,42 @@
 
 ``authorize_send`` runs inside the send's write transaction, after the message is built and
 before anything is stored. It raises ``Forbidden``/``RateLimited`` naming the rule that
-refused, or returns the grant the send goes out under.
+refused, or returns the grant the send goes out under. The policy (docs/api/permissions.md):
+
+* Mail to other agents on this server needs no SMTP configuration and is not counted.
+* An agent with **no permission rows** keeps working (single-user installs): it may send to
+  anyone through its owner's default configuration, within the server's default limits
+  (``default_hourly_send_limit``/``default_daily_send_limit``).
+* An agent **with rows** sends external mail only through a configuration whose row has
+  ``can_send``, that is active, and whose ``allowed_recipients`` match every external
+  recipient; the default row is tried first. With ``can_send`` off on every row the agent may
+  not send at all, not even to other agents: that is how an owner silences an agent.
+* A send with external recipients counts as one message in the sliding windows of its
+  (agent, configuration) — hourly and daily limits of the row — and in the configuration's
+  ``max_emails_per_day`` over a sliding 24 hours, across all agents. The counts come from the
+  durable ``send_log``; on PostgreSQL concurrent sends serialize on advisory locks per
+  configuration and per agent, so a limit holds across processes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.domain.addresses import Address
+from agentpost.domain.send_policy import Window, recipient_allowed, resets_at, seconds_until
+from agentpost.errors import Forbidden, RateLimited
+from agentpost.services import idempotency, smtp_configs
 from agentpost.services.context import AppContext
 from agentpost.storage.records import AgentRecord
+from agentpost.storage.repositories import permissions as repo
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+LOG_RETENTION = timedelta(days=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +48,237 @@ class SendGrant:
     config_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One way out for an agent's external mail: a configuration and the rules on it."""
+
+    config_id: str | None
+    is_default: bool
+    can_send: bool
+    allowed_recipients: list[str]
+    hourly_limit: int | None
+    daily_limit: int | None
+    # Default policy: the server's limits cover all of the agent's external mail, whichever
+    # configuration is the owner's default at the time.
+    agent_wide: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WindowUsage:
+    name: str  # hourly | daily | config_daily
+    scope: str  # agent | configuration
+    limit: int | None
+    used: int
+    resets_at: datetime | None
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(self.limit - self.used, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteBudget:
+    route: Route
+    active: bool
+    windows: list[WindowUsage] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    policy: str  # default (no permission rows) | assigned
+    can_send: bool
+    routes: list[RouteBudget]
+
+
+def _limit(value: int) -> int | None:
+    return value or None  # the settings' 0 means no limit
+
+
+async def routes_for(
+    ctx: AppContext, conn: AsyncConnection, agent: AgentRecord
+) -> tuple[str, list[Route]]:
+    """The agent's policy (``default`` or ``assigned``) and its routes, default first."""
+    rows = await repo.permissions_of(conn, agent.id)
+    if not rows:
+        config_id = await smtp_configs.default_config_id(conn, agent.owner_id)
+        route = Route(
+            config_id=config_id,
+            is_default=True,
+            can_send=True,
+            allowed_recipients=[],
+            hourly_limit=_limit(ctx.settings.default_hourly_send_limit),
+            daily_limit=_limit(ctx.settings.default_daily_send_limit),
+            agent_wide=True,
+        )
+        return "default", [route]
+    routes = [
+        Route(
+            config_id=r.config_id,
+            is_default=r.is_default,
+            can_send=r.can_send,
+            allowed_recipients=r.allowed_recipients,
+            hourly_limit=r.hourly_limit,
+            daily_limit=r.daily_limit,
+        )
+        for r in rows
+    ]
+    return "assigned", routes
+
+
+async def _active(conn: AsyncConnection, agent: AgentRecord, route: Route) -> bool:
+    """Whether the route's configuration exists, belongs to the agent's owner and is on.
+    A default-policy route with no configuration yet is usable: its mail waits in the queue."""
+    if route.config_id is None:
+        return True
+    limits = await smtp_configs.config_limits(conn, route.config_id)
+    return limits is not None and limits.is_active and limits.owner_id == agent.owner_id
+
+
+def _windows(route: Route, config_cap: int | None) -> list[Window]:
+    windows = [
+        Window("hourly", "agent", route.hourly_limit, HOUR),
+        Window("daily", "agent", route.daily_limit, DAY),
+    ]
+    if route.config_id is not None:
+        windows.append(Window("config_daily", "configuration", config_cap, DAY))
+    return windows
+
+
+async def _usage(
+    conn: AsyncConnection, agent: AgentRecord, route: Route, window: Window, now: datetime
+) -> WindowUsage:
+    agent_id = agent.id if window.scope == "agent" else None
+    config_id = repo.ANY_CONFIG if agent_id and route.agent_wide else route.config_id
+    after = now - window.length
+    used = await repo.count_sends(conn, agent_id=agent_id, config_id=config_id, after=after)
+    # The window frees its next slot when the oldest send that keeps it full leaves it.
+    index = 0 if window.limit is None or used < window.limit else used - window.limit
+    oldest = None
+    if used:
+        oldest = await repo.nth_send_time(
+            conn, agent_id=agent_id, config_id=config_id, after=after, index=index
+        )
+    reset = None if oldest is None else resets_at(oldest, window.length)
+    return WindowUsage(window.name, window.scope, window.limit, used, reset)
+
+
+async def route_usage(
+    conn: AsyncConnection, agent: AgentRecord, route: Route, now: datetime
+) -> list[WindowUsage]:
+    cap = None
+    if route.config_id is not None:
+        limits = await smtp_configs.config_limits(conn, route.config_id)
+        cap = limits.max_emails_per_day if limits is not None else None
+    return [await _usage(conn, agent, route, w, now) for w in _windows(route, cap)]
+
+
+def lock_key(kind: str, ident: str) -> int:
+    """A stable signed 64-bit advisory-lock id for one agent or configuration."""
+    digest = hashlib.sha256(f"agentpost:send:{kind}:{ident}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+_WINDOW_WORDS = {
+    "hourly": ("hourly limit", "hour", "you"),
+    "daily": ("daily limit", "24 hours", "you"),
+    "config_daily": ("daily cap of the SMTP configuration", "24 hours", "all its agents"),
+}
+
+
+def _refusal(usage: WindowUsage, config_id: str | None, now: datetime) -> RateLimited:
+    rule, period, who = _WINDOW_WORDS[usage.name]
+    moment = usage.resets_at or now
+    via = f" through configuration {config_id}" if config_id else ""
+    return RateLimited(
+        f"rate limit reached: the {rule} of {usage.limit} message(s) per {period}{via} is "
+        f"used up ({usage.used} sent by {who} in the last {period}); the next send is possible "
+        f"at {moment.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+        retry_after=seconds_until(moment, now),
+    )
+
+
+def _silenced() -> Forbidden:
+    return Forbidden(
+        "you may not send mail: your owner turned sending off (can_send is false on every "
+        "SMTP configuration assigned to you)",
+        code="send_not_permitted",
+    )
+
+
+def _recipient_refusal(route: Route, external: list[Address]) -> Forbidden:
+    refused = next(
+        a.address for a in external if not recipient_allowed(route.allowed_recipients, a.address)
+    )
+    return Forbidden(
+        f"{refused} is not among the recipients you may email through configuration "
+        f"{route.config_id} (allowed: {', '.join(route.allowed_recipients)}); ask your owner "
+        "to extend allowed_recipients",
+        code="recipient_not_allowed",
+        field="to",
+    )
+
+
+async def _choose(
+    conn: AsyncConnection, agent: AgentRecord, routes: list[Route], external: list[Address]
+) -> Route:
+    active = [r for r in routes if await _active(conn, agent, r)]
+    if not active:
+        raise Forbidden(
+            "none of the SMTP configurations you are assigned is active; ask your owner to "
+            "enable one or assign another (mail to other agents still works)",
+            code="send_not_permitted",
+        )
+    for route in active:
+        if all(recipient_allowed(route.allowed_recipients, a.address) for a in external):
+            return route
+    raise _recipient_refusal(active[0], external)
+
+
 async def authorize_send(
     ctx: AppContext, conn: AsyncConnection, agent: AgentRecord, envelope: list[Address]
 ) -> SendGrant:
     """Check ``agent`` may send to ``envelope`` now; count the send against its limits."""
-    return SendGrant()
+    await idempotency.bind_to_send(conn)
+    external = [a for a in envelope if a.domain != ctx.settings.domain]
+    if not external:  # local mail: only a silenced agent is refused; no configuration needed
+        rows = await repo.permissions_of(conn, agent.id)
+        if rows and not any(r.can_send for r in rows):
+            raise _silenced()
+        return SendGrant()
+    _, routes = await routes_for(ctx, conn, agent)
+    sendable = [r for r in routes if r.can_send]
+    if not sendable:
+        raise _silenced()
+    route = await _choose(conn, agent, sendable, external)
+    if route.config_id is not None:  # fixed order: configuration, then agent (no deadlock)
+        await ctx.db.serialize(conn, lock_key("config", route.config_id))
+    await ctx.db.serialize(conn, lock_key("agent", agent.id))
+    now = datetime.now(tz=UTC)
+    for usage in await route_usage(conn, agent, route, now):
+        if usage.remaining == 0:
+            raise _refusal(usage, route.config_id, now)
+    await repo.purge_send_log(conn, agent.id, now - LOG_RETENTION)
+    await repo.log_send(
+        conn, agent_id=agent.id, config_id=route.config_id, recipients=len(external), at=now
+    )
+    return SendGrant(config_id=route.config_id)
+
+
+async def send_budget(ctx: AppContext, agent: AgentRecord) -> Budget:
+    """What the agent may still send, per route and window, without counting anything."""
+    now = datetime.now(tz=UTC)
+    async with ctx.db.read() as conn:
+        policy, routes = await routes_for(ctx, conn, agent)
+        budgets = []
+        for route in routes:
+            active = await _active(conn, agent, route)
+            windows = await route_usage(conn, agent, route, now) if route.can_send else []
+            budgets.append(RouteBudget(route, active, windows))
+    return Budget(policy=policy, can_send=any(r.can_send for r in routes), routes=budgets)
+
+
+async def may_send(ctx: AppContext, agent: AgentRecord) -> bool:
+    """Whether the agent may send at all (for offering sending tools)."""
+    async with ctx.db.read() as conn:
+        _, routes = await routes_for(ctx, conn, agent)
+    return any(r.can_send for r in routes)

@@ -17,7 +17,14 @@ from datetime import datetime
 from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from agentpost.domain.addresses import Address, dedupe, is_valid_address, normalize
-from agentpost.errors import AgentNotFound, AgentPostError, InvalidInput, MailboxFull
+from agentpost.errors import (
+    AgentNotFound,
+    AgentPostError,
+    Forbidden,
+    InvalidInput,
+    MailboxFull,
+    RateLimited,
+)
 from agentpost.services import inbox, outbox
 from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
@@ -189,14 +196,25 @@ class SmtpHandler:
         trace = _submission_trace(server, session, queue_id, envelope.rcpt_tos, now)
         recipients = dedupe([Address(address=r) for r in envelope.rcpt_tos])
         try:
-            await outbox.store_outgoing(self._ctx, agent, trace + prepared, recipients)
+            result = await outbox.store_outgoing(self._ctx, agent, trace + prepared, recipients)
         except InvalidInput:  # a local recipient was deleted after RCPT: nothing was stored
             return replies.UNKNOWN_RECIPIENT
+        except (Forbidden, RateLimited) as exc:  # the agent's permissions or limits refused it
+            return _policy_reply(exc)
         except Exception as exc:
             _log_failure("submission storage", session, exc)
             return replies.STORAGE_FAILED
         log.info("submitted %s by %s to %d recipient(s)", queue_id, agent.address, len(recipients))
+        if result.held is not None:  # kept (we are responsible for it), not sent yet
+            return f"{replies.MESSAGE_ACCEPTED} as {queue_id}, held for the owner's approval"
         return f"{replies.MESSAGE_ACCEPTED} as {queue_id}"
+
+
+def _policy_reply(exc: Forbidden | RateLimited) -> str:
+    """RFC 3463 §3.8 security/policy status: over a limit is temporary (the client retries
+    later), not permitted is permanent; the text names the rule, on one ASCII line."""
+    text = " ".join(exc.message.split())[:400].encode("ascii", "replace").decode("ascii")
+    return f"451 4.7.1 {text}" if isinstance(exc, RateLimited) else f"550 5.7.1 {text}"
 
 
 def _rcpt_reply(exc: AgentPostError) -> str:

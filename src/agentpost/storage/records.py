@@ -89,3 +89,9 @@ class DeliveryRecord:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    # The delivery queue's view (external recipients); None where it does not apply.
+    config_id: str | None = None
+    last_code: int | None = None
+    next_attempt_at: datetime | None = None
+    deadline_at: datetime | None = None
+    delivered_at: datetime | None = None

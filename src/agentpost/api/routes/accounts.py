@@ -3,9 +3,9 @@ reads and updates itself; anyone with a key can look agents up in the directory.
 
 from __future__ import annotations
 
-import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from agentpost.api.deps import AdminOrOwnerDep, AgentDep, CtxDep, PrincipalDep
 from agentpost.api.presenters import agent_of, created_agent_of, directory_entry_of
@@ -19,8 +19,8 @@ from agentpost.api.schemas import (
     DirectoryEntryPublic,
     DirectoryPublic,
 )
-from agentpost.errors import AgentNotFound, InvalidInput
-from agentpost.services import accounts
+from agentpost.errors import InvalidInput
+from agentpost.services import accounts, lifecycle
 from agentpost.services.context import AppContext
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
@@ -86,22 +86,23 @@ async def read_directory_entry(
 
 @router.delete("/{name_or_id}")
 async def delete_account(
-    ctx: CtxDep, principal: AdminOrOwnerDep, name_or_id: str
+    ctx: CtxDep,
+    principal: AdminOrOwnerDep,
+    name_or_id: str,
+    reason: Annotated[str | None, Query(max_length=1000)] = None,
+    deleted_by: Annotated[str | None, Query(alias="deletedBy", max_length=40)] = None,
 ) -> AgentDeletedPublic:
-    """Delete an agent with its whole mailbox, by name or by id."""
-    try:
-        agent = await accounts.delete_agent(ctx, principal, name_or_id)
-    except AgentNotFound:
-        if not _is_uuid(name_or_id):
-            raise
-        found = await accounts.get_agent(ctx, principal, name_or_id)
-        agent = await accounts.delete_agent(ctx, principal, found.name)
-    return AgentDeletedPublic(deleted=True, name=agent.name, email=agent.address)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    """Delete an agent, by name or by id. Its mailbox is archived under a deletion report
+    (GET /accounts/deletions/{id}) before the agent and its mail are removed."""
+    agent, report = await lifecycle.delete_agent(
+        ctx, principal, name_or_id, reason=reason, deleted_by=deleted_by
+    )
+    return AgentDeletedPublic(
+        deleted=True,
+        name=agent.name,
+        email=agent.address,
+        deletion_id=report.id,
+        emails_archived=report.summary.total,
+        deleted_at=report.deleted_at,
+        top_correspondents=[address for address, _count in report.summary.top_correspondents],
+    )

@@ -11,7 +11,13 @@ from fastapi import APIRouter, Query, Request
 
 from agentpost.api.deps import AgentDep, CtxDep
 from agentpost.api.schemas import WaitPublic
-from agentpost.api.streams import EventStreamResponse, StreamSlots, event_frames, wait_new_mail
+from agentpost.api.streams import (
+    TASK_EVENT_PREFIX,
+    EventStreamResponse,
+    StreamSlots,
+    event_frames,
+    wait_new_mail,
+)
 
 router = APIRouter(tags=["events"])
 
@@ -45,7 +51,8 @@ async def wait_for_mail(
     agent: AgentDep,
     timeout: Annotated[int, Query(ge=1, le=300, description="Seconds to wait.")] = 120,
 ) -> WaitPublic:
-    """Answer as soon as new mail arrives for the agent, or after ``timeout`` seconds."""
+    """Answer as soon as new mail arrives for the agent (or a task event concerns it: then
+    ``eventType`` is ``task``), or after ``timeout`` seconds."""
     slots = _slots(request, "mail_waits")
     slots.acquire(agent.id)
     try:
@@ -55,6 +62,8 @@ async def wait_for_mail(
     if event is None:
         return WaitPublic(arrived=False, timed_out=True)
     data = event.data
+    if event.type.startswith(TASK_EVENT_PREFIX):
+        return WaitPublic(arrived=True, event_type="task", task=event.payload())
     return WaitPublic(
         arrived=True,
         event_type="email",

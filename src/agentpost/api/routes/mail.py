@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from agentpost.api.deps import AgentDep, CtxDep, FolderQuery, LimitQuery, OffsetQuery, UidPath
+from agentpost.api.idempotency import IdempotencyKeyHeader, run_once
 from agentpost.api.presenters import (
     digest_item_of,
     message_of,
@@ -39,7 +40,7 @@ from agentpost.api.schemas import (
 from agentpost.domain.folders import INBOX, TRASH, canonical_folder
 from agentpost.domain.mime import AttachmentInput, MimeError, decode_attachment
 from agentpost.errors import InvalidInput, MessageNotFound
-from agentpost.services import compose, mailbox, outbox
+from agentpost.services import compose, mailbox, outbox, trust
 from agentpost.services.mailbox import SearchCriteria
 from agentpost.storage.search import TextCriteria
 
@@ -75,13 +76,20 @@ def _send_request(body: SendCreate) -> outbox.SendRequest:
         in_reply_to=body.in_reply_to,
         references=body.references,
         attachments=_attachments(body),
+        signature=body.signature,
     )
 
 
-@router.post("/send", response_model_exclude_none=True)
-async def send_mail(ctx: CtxDep, agent: AgentDep, body: SendCreate) -> SendResultPublic:
+@router.post("/send", response_model=SendResultPublic, response_model_exclude_none=True)
+async def send_mail(
+    ctx: CtxDep, agent: AgentDep, body: SendCreate, idempotency_key: IdempotencyKeyHeader = None
+) -> SendResultPublic | Response:
     """Send a message. Local recipients get it at once; external ones are queued."""
-    return send_result_of(await outbox.submit_message(ctx, agent, _send_request(body)))
+
+    async def send() -> SendResultPublic:
+        return send_result_of(await outbox.submit_message(ctx, agent, _send_request(body)))
+
+    return await run_once(ctx, agent, idempotency_key, "send", body, send)
 
 
 @router.get("/inbox")
@@ -96,8 +104,9 @@ async def list_inbox(
 async def read_message(
     ctx: CtxDep, agent: AgentDep, uid: UidPath, folder: FolderQuery = INBOX
 ) -> MessagePublic:
-    """One message, parsed. Reading does not mark it seen."""
-    return message_of(await mailbox.read_message(ctx, agent, uid, folder))
+    """One message, parsed and sanitised, with its trust envelope (``security``). Reading
+    does not mark it seen."""
+    return message_of(await trust.read_message(ctx, agent, uid, folder))
 
 
 @router.get(
@@ -139,24 +148,44 @@ async def read_attachment(
     return Response(content, media_type=info.content_type, headers=headers)
 
 
-@router.post("/messages/{uid}/reply", response_model_exclude_none=True)
+@router.post(
+    "/messages/{uid}/reply", response_model=SendResultPublic, response_model_exclude_none=True
+)
 async def reply_to_message(
-    ctx: CtxDep, agent: AgentDep, uid: UidPath, body: ReplyCreate
-) -> SendResultPublic:
+    ctx: CtxDep,
+    agent: AgentDep,
+    uid: UidPath,
+    body: ReplyCreate,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> SendResultPublic | Response:
     """Reply (or reply to all) with the original quoted and the thread kept."""
     request = compose.ReplyRequest(
         text=body.text, html=body.html or "", reply_all=body.reply_all, folder=body.folder
     )
-    return send_result_of(await compose.reply_message(ctx, agent, uid, request))
+
+    async def send() -> SendResultPublic:
+        return send_result_of(await compose.reply_message(ctx, agent, uid, request))
+
+    return await run_once(ctx, agent, idempotency_key, f"reply:{uid}", body, send)
 
 
-@router.post("/messages/{uid}/forward", response_model_exclude_none=True)
+@router.post(
+    "/messages/{uid}/forward", response_model=SendResultPublic, response_model_exclude_none=True
+)
 async def forward_message(
-    ctx: CtxDep, agent: AgentDep, uid: UidPath, body: ForwardCreate
-) -> SendResultPublic:
+    ctx: CtxDep,
+    agent: AgentDep,
+    uid: UidPath,
+    body: ForwardCreate,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> SendResultPublic | Response:
     """Forward with the original's attachments."""
     request = compose.ForwardRequest(to=body.to, text=body.text, cc=body.cc, folder=body.folder)
-    return send_result_of(await compose.forward_message(ctx, agent, uid, request))
+
+    async def send() -> SendResultPublic:
+        return send_result_of(await compose.forward_message(ctx, agent, uid, request))
+
+    return await run_once(ctx, agent, idempotency_key, f"forward:{uid}", body, send)
 
 
 def _found_or_404(uid: int, hit: list[int] | dict[int, int], folder: str) -> None:

@@ -5,14 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from agentpost.mcp.registry import ToolSpec
-from agentpost.mcp.tools import accounts, organising, reading, sending, waiting
+from agentpost.mcp.tools import (
+    accounts,
+    content,
+    gateway,
+    organising,
+    pending,
+    policy,
+    reading,
+    sending,
+    spam,
+    tasks,
+    waiting,
+    workflow,
+)
 
 ALL_TOOLS: tuple[ToolSpec[Any], ...] = (
     *sending.TOOLS,
     *reading.TOOLS,
     *organising.TOOLS,
     *waiting.TOOLS,
+    *content.TOOLS,
+    *workflow.TOOLS,
+    *pending.TOOLS,
+    *spam.TOOLS,
+    *tasks.TOOLS,
+    *policy.TOOLS,
     *accounts.TOOLS,
+    *gateway.TOOLS,
 )
 
 

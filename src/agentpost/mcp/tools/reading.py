@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from agentpost.client import SearchResult
+from agentpost.client import ClientError, SearchResult
 from agentpost.mcp import format as fmt
 from agentpost.mcp.registry import ToolArgs, ToolContext, ToolFailure, tool
 from agentpost.mcp.tools.fields import Folder, Limit, Offset, Uid, Uids
@@ -98,7 +98,36 @@ async def search_emails(ctx: ToolContext, args: SearchEmailsArgs) -> str:
         offset=args.offset,
         search_relay=args.search_relay or None,
     )
-    return _search_text(result, args.folder, args.offset)
+    text = _search_text(result, args.folder, args.offset)
+    if args.search_relay:  # the relay account's mailbox too (mcp/tools/gateway.py imports)
+        text += "\n" + await relay_search_text(ctx, args)
+    return text
+
+
+async def relay_search_text(ctx: ToolContext, args: SearchEmailsArgs) -> str:
+    """Hits in the connected relay account, marked as such; best effort, like the reference."""
+    try:
+        found = await ctx.client.relay_search(
+            from_=args.from_,
+            to=args.to,
+            subject=args.subject,
+            text=args.text,
+            since=args.since,
+            before=args.before,
+            seen=args.seen,
+            limit=min(args.limit, 50),
+        )
+    except ClientError as exc:
+        return f"Relay search unavailable: {exc.message}"
+    if not found.relay_results:
+        return "No matching emails in the relay account."
+    lines = [f"{found.count} match(es) in the relay account (import with import_relay_email):"]
+    for hit in found.relay_results:
+        sender = ", ".join(str(a) for a in hit.from_) or "(unknown sender)"
+        state = "imported" if hit.imported else "not imported"
+        when = hit.date.date().isoformat() if hit.date else "?"
+        lines.append(f"  [relay] uid {hit.uid} | {when} | {sender} | {hit.subject} ({state})")
+    return "\n".join(lines)
 
 
 def _search_text(result: SearchResult, folder: str, offset: int) -> str:

@@ -44,6 +44,10 @@ class SendEmailArgs(ToolArgs):
     attachments: list[AttachmentArgs] | None = Field(
         default=None, max_length=MAX_ATTACHMENTS, description="Files to attach."
     )
+    signature: bool | None = Field(
+        default=None,
+        description="Append your default signature (default true; false: leave it off).",
+    )
 
 
 class ReplyEmailArgs(ToolArgs):
@@ -81,6 +85,7 @@ async def send_email(ctx: ToolContext, args: SendEmailArgs) -> str:
         in_reply_to=args.in_reply_to,
         references=args.references,
         attachments=attachments,
+        signature=args.signature,
     )
     return fmt.send_result("Email sent successfully.", result)
 

@@ -279,8 +279,10 @@ async def insert_deliveries(
     agent_id: str,
     items: list[tuple[str, str, str]],
     now: datetime,
+    config_id: str | None = None,
 ) -> None:
-    """One row per recipient: (recipient, kind local|external, status)."""
+    """One row per recipient: (recipient, kind local|external, status); external rows go
+    out through ``config_id`` (None: the owner's default, chosen at delivery)."""
     if not items:
         return
     await conn.execute(
@@ -292,6 +294,7 @@ async def insert_deliveries(
                 "recipient": recipient,
                 "kind": kind,
                 "status": status,
+                "config_id": config_id if kind == "external" else None,
                 "attempts": 0,
                 "last_error": None,
                 "created_at": now,

@@ -11,6 +11,7 @@ PostgreSQL.
     audit        the hash-chained audit log
     smtp         SMTP configurations and vault keys
     permissions  agent permissions, send windows, idempotency keys
+    lifecycle    deletion reports and archived mailboxes of deleted agents
     relay        relay gateway accounts and IMAP sync state
     content      drafts, templates, signatures, contacts, scheduled sends
     workflow     tags, rules, tasks, deletion reports
@@ -24,6 +25,7 @@ from agentpost.storage.tables import (  # noqa: F401 (imported to register their
     audit,
     content,
     guard,
+    lifecycle,
     permissions,
     relay,
     scanning,

@@ -148,11 +148,48 @@ deliveries = Table(
     Column("agent_id", String(36), ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
     Column("recipient", String(320), nullable=False),
     Column("kind", String(8), nullable=False),
+    # local: delivered | failed. external: queued → sending → delivered | deferred (retrying)
+    # | failed; held (awaiting the owner's approval) is never claimed by a worker.
     Column("status", String(16), nullable=False),
+    # The SMTP configuration the send was granted (None: the owner's default at delivery).
+    Column("config_id", String(36), nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
+    Column("last_code", Integer, nullable=True),
+    # Due for a (first or next) attempt from this time; new rows are due at once.
+    Column(
+        "next_attempt_at",
+        DateTime(timezone=True),
+        nullable=True,
+        default=lambda context: context.get_current_parameters()["created_at"],
+    ),
+    # Set when a worker first claims the row: retries stop and the row fails after it.
+    Column("deadline_at", DateTime(timezone=True), nullable=True),
+    # A worker's claim: while the lease runs nobody else sends the row; a crashed worker's
+    # expired lease makes the row due again.
+    Column("claimed_by", String(64), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_deliveries_status", "status"),
     Index("ix_deliveries_message", "message_row_id"),
+    # The worker's claim: "rows in this status that are due by now", oldest first.
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
+# One row per SMTP attempt per recipient: outcomes are data, not log lines.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_id", Id, ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),  # delivered | deferred | failed
+    Column("code", Integer, nullable=True),
+    Column("reply", Text, nullable=True),
+    Column("worker", String(64), nullable=True),
+    Index("ix_delivery_attempts_delivery", "delivery_id", "attempt"),
 )

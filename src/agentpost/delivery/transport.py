@@ -1,0 +1,252 @@
+"""Outbound SMTP: send one message to several recipients through one configured endpoint.
+
+Each endpoint (an SMTP configuration with its decrypted password) gets a small pool of
+connections that stay open between messages (RFC 5321 §3.3 lets a client run one transaction
+after another on a connection), capped so one configuration never opens more than
+``size`` connections at once. A message goes out as a single transaction with one RCPT TO per
+recipient, so a refusal of one recipient (RFC 5321 §3.3: 550 to that RCPT) fails only that one.
+
+TLS modes come from ``Security``: implicit TLS (RFC 8314), STARTTLS (RFC 3207; required, never
+skipped), or plain text. Certificates are verified against the system trust store unless the
+endpoint explicitly says ``verify_tls=False``.
+
+Nothing here raises for a delivery problem: every outcome, network failures included, comes
+back as one ``RecipientResult`` per recipient, for the retry policy to judge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from agentpost.domain.transport import Security, SmtpEndpoint
+
+logger = logging.getLogger(__name__)
+
+# Closing politely must not hold up a shutdown for a whole command timeout.
+QUIT_TIMEOUT = 2.0
+NETWORK_ERRORS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    sender: str
+    recipients: list[str]
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientResult:
+    recipient: str
+    ok: bool
+    code: int | None  # the SMTP reply code; None when no reply came (network, TLS)
+    reply: str
+    # A 5yz that is still worth retrying: the owner's credentials were refused, which the
+    # owner can fix (Postfix treats SASL failures the same way: smtp_sasl_auth_soft_bounce).
+    soft: bool = False
+
+
+def tls_context(endpoint: SmtpEndpoint) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not endpoint.verify_tls:  # only ever set explicitly, for a known self-signed peer
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _reply(code: int, message: str) -> str:
+    return f"{code} {message}".strip()
+
+
+def _all(
+    recipients: list[str], code: int | None, reply: str, *, soft: bool = False
+) -> list[RecipientResult]:
+    return [RecipientResult(r, False, code, reply, soft) for r in recipients]
+
+
+class _Failed(Exception):
+    """A connection-level failure: every recipient of the transaction gets this outcome."""
+
+    def __init__(self, code: int | None, reply: str, *, soft: bool = False) -> None:
+        super().__init__(reply)
+        self.code, self.reply, self.soft = code, reply, soft
+
+
+class EndpointPool:
+    """Up to ``size`` open connections to one endpoint, reused message after message."""
+
+    def __init__(self, endpoint: SmtpEndpoint, size: int, local_hostname: str | None) -> None:
+        self.endpoint = endpoint
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._local_hostname = local_hostname
+        self.connections_opened = 0
+
+    async def send(self, envelope: Envelope) -> list[RecipientResult]:
+        async with self._slots:
+            client = self._idle.pop() if self._idle else None
+            try:
+                if client is not None and client.is_connected:
+                    try:
+                        return await self._run(client, envelope, reused=True)
+                    except _Stale:  # the server closed the idle connection: open a new one
+                        await _quietly_close(client)
+                client = await self._connect()
+                return await self._run(client, envelope, reused=False)
+            except _Failed as exc:
+                if client is not None:
+                    await _quietly_close(client)
+                client = None
+                return _all(envelope.recipients, exc.code, exc.reply, soft=exc.soft)
+            finally:
+                if client is not None and client.is_connected:
+                    self._idle.append(client)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        ep = self.endpoint
+        client = aiosmtplib.SMTP(
+            hostname=ep.host,
+            port=ep.port,
+            timeout=ep.timeout,
+            use_tls=ep.security is Security.TLS,
+            start_tls=ep.security is Security.STARTTLS,
+            tls_context=tls_context(ep) if ep.security is not Security.NONE else None,
+            local_hostname=self._local_hostname,
+        )
+        try:
+            await client.connect()
+            self.connections_opened += 1
+            if ep.username:
+                await client.login(ep.username, ep.password or "")
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            await _quietly_close(client)
+            reply = f"authentication failed: {_reply(exc.code, exc.message)}"
+            raise _Failed(exc.code, reply, soft=True) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            await _quietly_close(client)
+            raise _Failed(exc.code, _reply(exc.code, exc.message)) from exc
+        except (aiosmtplib.SMTPException, *NETWORK_ERRORS) as exc:
+            await _quietly_close(client)
+            raise _Failed(None, f"cannot connect to {ep.host}:{ep.port}: {_describe(exc)}") from exc
+        return client
+
+    async def _run(
+        self, client: aiosmtplib.SMTP, envelope: Envelope, *, reused: bool
+    ) -> list[RecipientResult]:
+        try:
+            return await _transaction(client, envelope)
+        except _MailDropped as exc:
+            if reused:  # nothing was sent yet: safe to try once more on a new connection
+                raise _Stale from exc
+            raise _Failed(None, f"connection lost: {exc}") from exc
+        except NETWORK_ERRORS as exc:
+            raise _Failed(None, f"connection lost: {_describe(exc)}") from exc
+        except aiosmtplib.SMTPException as exc:
+            raise _Failed(None, _describe(exc)) from exc
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for client in idle:
+            await _quietly_close(client, polite=True)
+
+
+class _Stale(Exception):
+    """A kept-open connection turned out to be closed before the transaction began."""
+
+
+class _MailDropped(Exception):
+    """The connection failed at MAIL FROM, before any part of the message went out."""
+
+
+def _mail_options(client: aiosmtplib.SMTP, envelope: Envelope) -> list[str]:
+    options = []
+    if not envelope.raw.isascii() and client.supports_extension("8bitmime"):
+        options.append("BODY=8BITMIME")  # RFC 6152
+    addresses = [envelope.sender, *envelope.recipients]
+    if not all(a.isascii() for a in addresses) and client.supports_extension("smtputf8"):
+        options.append("SMTPUTF8")  # RFC 6531
+    return options
+
+
+async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope) -> list[RecipientResult]:
+    encoding = "utf-8" if "SMTPUTF8" in (options := _mail_options(client, envelope)) else "ascii"
+    try:
+        await client.mail(envelope.sender, options=options, encoding=encoding)
+    except NETWORK_ERRORS as exc:
+        raise _MailDropped(_describe(exc)) from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        await _reset(client)
+        return _all(envelope.recipients, exc.code, _reply(exc.code, exc.message))
+    results: dict[str, RecipientResult] = {}
+    accepted: list[str] = []
+    for rcpt in envelope.recipients:
+        try:
+            await client.rcpt(rcpt, encoding=encoding)
+            accepted.append(rcpt)
+        except aiosmtplib.SMTPResponseException as exc:
+            results[rcpt] = RecipientResult(rcpt, False, exc.code, _reply(exc.code, exc.message))
+    if not accepted:
+        await _reset(client)
+        return [results[r] for r in envelope.recipients]
+    try:
+        response = await client.data(envelope.raw)
+        outcome = RecipientResult("", True, response.code, _reply(response.code, response.message))
+    except aiosmtplib.SMTPResponseException as exc:
+        await _reset(client)
+        outcome = RecipientResult("", False, exc.code, _reply(exc.code, exc.message))
+    for rcpt in accepted:
+        results[rcpt] = RecipientResult(rcpt, outcome.ok, outcome.code, outcome.reply)
+    return [results[r] for r in envelope.recipients]
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """RSET after a refused transaction so the connection can carry the next one."""
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, *NETWORK_ERRORS):
+        client.close()
+
+
+async def _quietly_close(client: aiosmtplib.SMTP, *, polite: bool = False) -> None:
+    if polite and client.is_connected:
+        try:
+            await client.quit(timeout=QUIT_TIMEOUT)
+            return
+        except (aiosmtplib.SMTPException, *NETWORK_ERRORS):
+            pass
+    client.close()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted: {exc.verify_message}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class SmtpTransport:
+    """The pools of every endpoint this worker has sent through."""
+
+    def __init__(self, *, connections_per_endpoint: int = 4, local_hostname: str | None = None):
+        self._size = connections_per_endpoint
+        self._local_hostname = local_hostname
+        self._pools: dict[SmtpEndpoint, EndpointPool] = {}
+
+    def pool(self, endpoint: SmtpEndpoint) -> EndpointPool:
+        # Keyed by the whole endpoint: a changed password or port gets fresh connections.
+        found = self._pools.get(endpoint)
+        if found is None:
+            found = self._pools[endpoint] = EndpointPool(endpoint, self._size, self._local_hostname)
+        return found
+
+    async def send(self, endpoint: SmtpEndpoint, envelope: Envelope) -> list[RecipientResult]:
+        return await self.pool(endpoint).send(envelope)
+
+    async def close(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.close()

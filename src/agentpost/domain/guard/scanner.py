@@ -1,0 +1,174 @@
+"""Running the guard's rules over a message: subject and bodies, attachment names, and the
+text of text-like attachments.
+
+HTML is read as text the way a recipient would see it: ``<style>``/``<script>`` blocks are
+dropped, inline tags vanish without leaving a space (so ``AKI<b>A</b>…`` cannot split a key
+past the rules), block tags become line breaks, and entities are decoded. Everything here is
+linear in the input: the HTML pass walks the text once with ``str.find``, and each rule is
+one left-to-right regex pass (see pii_rules.py for how the patterns stay linear).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from agentpost.domain.guard.attachments import attachment_findings, is_text_like
+from agentpost.domain.guard.model import LOOKBACK, Finding, TextRule
+from agentpost.domain.guard.pii_rules import PII_RULES
+from agentpost.domain.guard.secret_rules import CREDENTIAL_RULES, OWNER_RULES, SYSTEM_RULES
+
+TEXT_RULES: tuple[TextRule, ...] = PII_RULES + CREDENTIAL_RULES + SYSTEM_RULES + OWNER_RULES
+_BLOCK_TAGS = frozenset(
+    [
+        "p",
+        "br",
+        "div",
+        "tr",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "td",
+        "th",
+        "hr",
+        "pre",
+        "blockquote",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "title",
+    ]
+)
+_DROPPED_BLOCKS = ("style", "script")
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentText:
+    """One attachment as the scanner sees it: its name, content type and bytes."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def _tag_name(tag: str) -> str:
+    name = tag.lstrip("/!? \t\r\n")
+    end = 0
+    while end < len(name) and (name[end].isalnum() or name[end] in "-:"):
+        end += 1
+    return name[:end].lower()
+
+
+def html_as_text(source: str) -> str:
+    """HTML reduced to the text a reader sees (not a sanitizer: for scanning only)."""
+    lowered = source.lower()
+    out: list[str] = []
+    position, size = 0, len(source)
+    while position < size:
+        start = source.find("<", position)
+        if start < 0:
+            out.append(source[position:])
+            break
+        out.append(source[position:start])
+        end = source.find(">", start + 1)
+        if end < 0:  # an unclosed "<": the rest is text
+            out.append(source[start:])
+            break
+        name = _tag_name(source[start + 1 : end])
+        position = end + 1
+        if name in _DROPPED_BLOCKS and not source[start + 1 : end].startswith("/"):
+            close = lowered.find(f"</{name}", position)
+            position = size if close < 0 else max(lowered.find(">", close), close) + 1
+            continue
+        if name in _BLOCK_TAGS:
+            out.append("\n")
+    return html.unescape("".join(out))
+
+
+def scan_text(text: str, where: str, rules: Iterable[TextRule] = TEXT_RULES) -> list[Finding]:
+    """Every rule that matches ``text``, once each, in rule order."""
+    if not text:
+        return []
+    lowered = text.lower()
+    aligned = len(lowered) == len(text)  # a few characters change length when lowered
+    found: list[Finding] = []
+    for rule in rules:
+        if _fires(rule, text, lowered if aligned else None):
+            found.append(Finding(rule.id, rule.family, rule.severity, rule.description, where))
+    return found
+
+
+def _fires(rule: TextRule, text: str, lowered: str | None) -> bool:
+    if rule.plain is not None and _matches(rule, rule.plain, text, None):
+        return True
+    if rule.hints and lowered is not None and not any(h in lowered for h in rule.hints):
+        return False
+    spans = _spans(lowered, rule) if lowered is not None else None
+    return _matches(rule, rule.pattern, text, spans)
+
+
+def _spans(lowered: str, rule: TextRule) -> list[tuple[int, int]] | None:
+    """Where a keyword rule can match: merged windows around its hints' occurrences, or None
+    (the whole text) when the rule has no hints or they occur too often to be worth it.
+
+    Case-insensitive patterns cannot use the regex engine's fast literal search, so running
+    them only near a keyword (found by ``str.find``) is what keeps typical mail fast."""
+    if not rule.hints or rule.reach is None:
+        return None
+    size = len(lowered)
+    budget = max(16, size // 512)
+    starts: list[int] = []
+    for hint in rule.hints:
+        index = lowered.find(hint)
+        while index >= 0:
+            starts.append(index)
+            if len(starts) > budget:
+                return None
+            index = lowered.find(hint, index + 1)
+    spans: list[tuple[int, int]] = []
+    for index in sorted(starts):
+        start, end = max(0, index - LOOKBACK), min(size, index + rule.reach)
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def _matches(
+    rule: TextRule, pattern: re.Pattern[str], text: str, spans: list[tuple[int, int]] | None
+) -> bool:
+    size = len(text)
+    for start, end in spans if spans is not None else [(0, size)]:
+        for match in pattern.finditer(text, start, end):
+            if match.end() == end and end < size:
+                # Cut by the window's edge: judge this one on the whole text instead.
+                return _matches(rule, pattern, text, None)
+            if rule.validator is None or rule.validator(match):
+                return rule.requires is None or rule.requires.search(text) is not None
+    return False
+
+
+def scan_parts(
+    subject: str, text: str, html_body: str, attachments: Iterable[AttachmentText]
+) -> list[Finding]:
+    """The findings for a whole message, attachments included (each reported by name)."""
+    blob = "\n".join(part for part in (subject, text, html_as_text(html_body)) if part)
+    found = scan_text(blob, "message")
+    for item in attachments:
+        where = f"attachment {item.filename}"
+        found.extend(attachment_findings(item.filename))
+        if is_text_like(item.filename, item.content_type):
+            content = item.content.decode("utf-8", errors="replace")
+            found.extend(scan_text(content, where))
+    return found

@@ -1,0 +1,347 @@
+"""The outbound delivery queue: claiming due rows, recording attempts, and looking rows up.
+
+A row is due when it is ``queued``/``deferred`` and its ``next_attempt_at`` has come, or when
+it is ``sending`` under a lease that ran out (its worker died mid-send). Claims take row locks
+with ``SKIP LOCKED`` on PostgreSQL so any number of workers share the queue without waiting on
+each other; on SQLite the caller's ``BEGIN IMMEDIATE`` transaction already excludes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentpost.storage.records import DeliveryRecord, utc
+from agentpost.storage.tables.core import (
+    agents,
+    deliveries,
+    delivery_attempts,
+    folders,
+    message_blobs,
+    messages,
+)
+
+RETRYABLE = ("queued", "deferred")
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRow:
+    """One recipient of one message, claimed by a worker for an attempt."""
+
+    id: int
+    message_row_id: int
+    agent_id: str
+    owner_id: str
+    sender: str
+    recipient: str
+    config_id: str | None
+    attempts: int
+    deadline_at: datetime
+    blob_id: int
+    message_id: str
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    delivery_id: int
+    attempt: int
+    started_at: datetime
+    duration_ms: int
+    outcome: str
+    code: int | None
+    reply: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """A queue row as an operator lists it."""
+
+    delivery: DeliveryRecord
+    agent_name: str
+    message_id: str
+    subject: str
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        deliveries.c.kind == "external",
+        or_(
+            and_(deliveries.c.status.in_(RETRYABLE), deliveries.c.next_attempt_at <= now),
+            and_(deliveries.c.status == "sending", deliveries.c.lease_until <= now),
+        ),
+    )
+
+
+async def claim_due(
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    limit: int,
+    worker: str,
+    lease_until: datetime,
+    deadline_at: datetime,
+    skip_locked: bool,
+) -> list[ClaimedRow]:
+    """Mark up to ``limit`` due rows ``sending`` under ``worker``'s lease and return them.
+
+    A row claimed for the first time gets ``deadline_at``; later claims keep its own.
+    """
+    query = (
+        select(
+            deliveries,
+            agents.c.owner_id,
+            agents.c.address,
+            messages.c.blob_id,
+            messages.c.message_id,
+            messages.c.subject,
+        )
+        .join(agents, agents.c.id == deliveries.c.agent_id)
+        .join(messages, messages.c.id == deliveries.c.message_row_id)
+        .where(_due(now))
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True, of=deliveries)
+    rows = (await conn.execute(query)).mappings().all()
+    if not rows:
+        return []
+    ids = [int(r["id"]) for r in rows]
+    await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(ids))
+        .values(
+            status="sending",
+            claimed_by=worker,
+            lease_until=lease_until,
+            deadline_at=func.coalesce(deliveries.c.deadline_at, deadline_at),
+            updated_at=now,
+        )
+    )
+    return [
+        ClaimedRow(
+            id=int(r["id"]),
+            message_row_id=int(r["message_row_id"]),
+            agent_id=r["agent_id"],
+            owner_id=r["owner_id"],
+            sender=r["address"],
+            recipient=r["recipient"],
+            config_id=r["config_id"],
+            attempts=int(r["attempts"]),
+            deadline_at=utc(r["deadline_at"]) if r["deadline_at"] else deadline_at,
+            blob_id=int(r["blob_id"]),
+            message_id=r["message_id"],
+            subject=r["subject"],
+        )
+        for r in rows
+    ]
+
+
+async def next_due_at(conn: AsyncConnection) -> datetime | None:
+    """When the earliest row becomes due (a retry time or a lease running out)."""
+    waiting = select(func.min(deliveries.c.next_attempt_at)).where(
+        deliveries.c.kind == "external", deliveries.c.status.in_(RETRYABLE)
+    )
+    leased = select(func.min(deliveries.c.lease_until)).where(deliveries.c.status == "sending")
+    found = [
+        (await conn.execute(waiting)).scalar_one_or_none(),
+        (await conn.execute(leased)).scalar_one_or_none(),
+    ]
+    times = [utc(t) for t in found if t is not None]
+    return min(times) if times else None
+
+
+async def blobs(conn: AsyncConnection, blob_ids: Sequence[int]) -> dict[int, bytes]:
+    result = await conn.execute(
+        select(message_blobs.c.id, message_blobs.c.raw).where(message_blobs.c.id.in_(set(blob_ids)))
+    )
+    return {int(r[0]): bytes(r[1]) for r in result.all()}
+
+
+async def finish(
+    conn: AsyncConnection,
+    ids: Sequence[int],
+    worker: str,
+    values: dict[str, Any],
+    *,
+    attempted: bool,
+) -> set[int]:
+    """Record one outcome on the rows among ``ids`` this worker still holds; returns those.
+
+    A row missing from the answer is no longer ours (its lease ran out and another worker
+    took it, or an operator changed it): that worker's outcome counts, not this one.
+    ``attempted`` counts one more attempt on each row.
+    """
+    if attempted:
+        values = {**values, "attempts": deliveries.c.attempts + 1}
+    done: set[int] = set()
+    id_list = list(ids)
+    for start in range(0, len(id_list), 500):  # SQLite caps bound parameters per statement
+        result = await conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.id.in_(id_list[start : start + 500]),
+                deliveries.c.claimed_by == worker,
+                deliveries.c.status == "sending",
+            )
+            .values(claimed_by=None, lease_until=None, **values)
+            .returning(deliveries.c.id)
+        )
+        done.update(int(r[0]) for r in result.all())
+    return done
+
+
+async def release(conn: AsyncConnection, ids: Sequence[int], worker: str, now: datetime) -> None:
+    """Give back claimed rows that were never attempted (a worker shutting down)."""
+    if not ids:
+        return
+    await conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id.in_(list(ids)),
+            deliveries.c.claimed_by == worker,
+            deliveries.c.status == "sending",
+        )
+        .values(status="queued", claimed_by=None, lease_until=None, updated_at=now)
+    )
+
+
+async def insert_attempts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(delivery_attempts), rows)
+
+
+def _record(r: Any) -> DeliveryRecord:
+    def when(value: datetime | None) -> datetime | None:
+        return utc(value) if value is not None else None
+
+    return DeliveryRecord(
+        id=int(r["id"]),
+        message_row_id=int(r["message_row_id"]),
+        recipient=r["recipient"],
+        kind=r["kind"],
+        status=r["status"],
+        attempts=int(r["attempts"]),
+        last_error=r["last_error"],
+        created_at=utc(r["created_at"]),
+        updated_at=utc(r["updated_at"]),
+        config_id=r["config_id"],
+        last_code=r["last_code"],
+        next_attempt_at=when(r["next_attempt_at"]) if r["status"] in RETRYABLE else None,
+        deadline_at=when(r["deadline_at"]),
+        delivered_at=when(r["delivered_at"]),
+    )
+
+
+async def deliveries_for(conn: AsyncConnection, message_row_id: int) -> list[DeliveryRecord]:
+    result = await conn.execute(
+        select(deliveries)
+        .where(deliveries.c.message_row_id == message_row_id)
+        .order_by(deliveries.c.id)
+    )
+    return [_record(r) for r in result.mappings()]
+
+
+async def attempts_for(
+    conn: AsyncConnection, delivery_ids: Sequence[int]
+) -> dict[int, list[AttemptRecord]]:
+    result = await conn.execute(
+        select(delivery_attempts)
+        .where(delivery_attempts.c.delivery_id.in_(list(delivery_ids)))
+        .order_by(delivery_attempts.c.delivery_id, delivery_attempts.c.attempt)
+    )
+    found: dict[int, list[AttemptRecord]] = {}
+    for r in result.mappings():
+        found.setdefault(int(r["delivery_id"]), []).append(
+            AttemptRecord(
+                delivery_id=int(r["delivery_id"]),
+                attempt=int(r["attempt"]),
+                started_at=utc(r["started_at"]),
+                duration_ms=int(r["duration_ms"]),
+                outcome=r["outcome"],
+                code=r["code"],
+                reply=r["reply"],
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    owner_id: str | None = None
+    agent_id: str | None = None
+    statuses: tuple[str, ...] = ()
+    ids: tuple[int, ...] = ()
+
+
+def _filtered(flt: QueueFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [deliveries.c.kind == "external"]
+    if flt.owner_id is not None:
+        clauses.append(agents.c.owner_id == flt.owner_id)
+    if flt.agent_id is not None:
+        clauses.append(deliveries.c.agent_id == flt.agent_id)
+    if flt.statuses:
+        clauses.append(deliveries.c.status.in_(flt.statuses))
+    if flt.ids:
+        clauses.append(deliveries.c.id.in_(flt.ids))
+    return clauses
+
+
+async def list_queue(conn: AsyncConnection, flt: QueueFilter, limit: int) -> list[QueueRow]:
+    """External rows matching ``flt``, newest first."""
+    result = await conn.execute(
+        select(deliveries, agents.c.name, messages.c.message_id, messages.c.subject)
+        .join(agents, agents.c.id == deliveries.c.agent_id)
+        .join(messages, messages.c.id == deliveries.c.message_row_id)
+        .where(*_filtered(flt))
+        .order_by(deliveries.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        QueueRow(_record(r), r["name"], r["message_id"], r["subject"]) for r in result.mappings()
+    ]
+
+
+async def matching_ids(conn: AsyncConnection, flt: QueueFilter) -> list[int]:
+    result = await conn.execute(
+        select(deliveries.c.id)
+        .join(agents, agents.c.id == deliveries.c.agent_id)
+        .where(*_filtered(flt))
+    )
+    return [int(r[0]) for r in result.all()]
+
+
+async def reschedule(
+    conn: AsyncConnection, ids: Sequence[int], from_statuses: Sequence[str], values: dict[str, Any]
+) -> int:
+    """Change rows among ``ids`` that are in one of ``from_statuses``; returns how many."""
+    changed = 0
+    id_list = list(ids)
+    for start in range(0, len(id_list), 500):  # SQLite caps bound parameters per statement
+        result = await conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.id.in_(id_list[start : start + 500]),
+                deliveries.c.status.in_(list(from_statuses)),
+            )
+            .values(**values)
+        )
+        changed += result.rowcount
+    return changed
+
+
+async def sent_row_id(conn: AsyncConnection, agent_id: str, folder: str, uid: int) -> int | None:
+    """The message row of ``agent_id``'s ``uid`` in ``folder`` (None when there is none)."""
+    result = await conn.execute(
+        select(messages.c.id)
+        .join(folders, folders.c.id == messages.c.folder_id)
+        .where(folders.c.agent_id == agent_id, folders.c.name == folder, messages.c.uid == uid)
+    )
+    found = result.scalar_one_or_none()
+    return int(found) if found is not None else None

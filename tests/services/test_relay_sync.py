@@ -1,0 +1,281 @@
+"""Relay inbound against a real Dovecot: routing, original bytes, exactly once, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from agentpost.config import Settings
+from agentpost.errors import RelayCheckFailed
+from agentpost.relay.imap import open_session
+from agentpost.services import accounts, mailbox, relay
+from agentpost.services.context import AppContext, build_context
+from agentpost.services.outbox import SendRequest, submit_message
+from agentpost.services.relay_poller import RelayPoller, sync_account
+from agentpost.services.vault_rotation import rotate_vault
+from agentpost.storage.repositories import accounts as account_repo
+from agentpost.storage.repositories import relay as relay_repo
+from agentpost.testing.dovecot import Dovecot, dovecot_available
+from agentpost.testing.relay import (
+    RELAY_EMAIL,
+    RELAY_PASSWORD,
+    SmtpPeer,
+    message,
+    relay_setup,
+    smtp_peer,
+)
+
+from .support import admin, agent
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not dovecot_available(), reason="needs dovecot-imapd"),
+]
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    with Dovecot() as server:
+        server.add_user(RELAY_EMAIL, RELAY_PASSWORD)
+        yield server
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[SmtpPeer]:
+    async with smtp_peer(RELAY_EMAIL, RELAY_PASSWORD) as server:
+        yield server
+
+
+async def _sync(ctx: AppContext, account_id: str) -> None:
+    async with ctx.db.read() as conn:
+        account = await relay_repo.account_by_id(conn, account_id)
+    assert account is not None
+    session = await asyncio.to_thread(open_session, relay.imap_endpoint(ctx, account))
+    try:
+        assert await sync_account(ctx, account_id, session)
+    finally:
+        await asyncio.to_thread(session.close)
+
+
+async def _inbox(ctx: AppContext, name: str) -> list[bytes]:
+    async with ctx.db.read() as conn:
+        record = await account_repo.agent_by_name(conn, name)
+    assert record is not None
+    page = await mailbox.list_folder(ctx, record, "INBOX", limit=100, offset=0)
+    return [await mailbox.read_raw(ctx, record, m.uid) for m in reversed(page.messages)]
+
+
+async def test_setup_checks_both_sides_and_seals_the_password(
+    any_ctx: AppContext, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    result = await relay.setup_relay(any_ctx, await admin(any_ctx), relay_setup(dovecot, peer))
+    assert result.agent is not None and result.agent.name == "secretary"
+    assert result.api_key and result.api_key.startswith("ak_")
+    account = result.account
+    assert account.status == "active" and account.email == RELAY_EMAIL
+    assert account.smtp_config_id is not None
+    assert RELAY_PASSWORD not in account.imap_password
+    assert relay.imap_endpoint(any_ctx, account).password == RELAY_PASSWORD
+
+
+async def test_bad_password_is_refused_and_nothing_is_saved(
+    ctx: AppContext, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    with pytest.raises(RelayCheckFailed) as caught:
+        await relay.setup_relay(ctx, await admin(ctx), relay_setup(dovecot, peer, password="nope"))
+    assert caught.value.code == "relay_login_failed"
+    assert "IMAP" in caught.value.message and "nope" not in caught.value.message
+    async with ctx.db.read() as conn:
+        assert await relay_repo.all_accounts(conn) == []
+
+
+async def test_a_refused_smtp_login_is_reported_with_the_servers_reply(
+    ctx: AppContext, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    peer.password = "only-the-smtp-side-differs"
+    with pytest.raises(RelayCheckFailed) as caught:
+        await relay.setup_relay(ctx, await admin(ctx), relay_setup(dovecot, peer))
+    assert caught.value.code == "relay_login_failed"
+    assert caught.value.message.startswith("SMTP check failed")
+    assert "535" in caught.value.message
+    assert RELAY_PASSWORD not in caught.value.message
+    async with ctx.db.read() as conn:
+        assert await relay_repo.all_accounts(conn) == []
+
+
+async def test_gmails_app_password_answer_comes_with_the_fix(
+    ctx: AppContext, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    peer.password = "an-app-password"
+    peer.refusal = "534 5.7.9 Application-specific password required. gsmtp"
+    with pytest.raises(RelayCheckFailed) as caught:
+        await relay.setup_relay(ctx, await admin(ctx), relay_setup(dovecot, peer))
+    assert caught.value.code == "relay_login_failed"
+    assert "534 5.7.9" in caught.value.message
+    assert "apppasswords" in caught.value.message  # the hint names where to make one
+
+
+async def test_routing_by_subaddress_thread_and_default(
+    any_ctx: AppContext, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    ctx = any_ctx
+    await agent(ctx, "alice")
+    await agent(ctx, "bob")
+    result = await relay.setup_relay(ctx, await admin(ctx), relay_setup(dovecot, peer))
+    first = message("Owner <owner+alice@relay.test>", "for alice", "<m1@example.org>")
+    dovecot.append(RELAY_EMAIL, RELAY_PASSWORD, first)
+    dovecot.append(
+        RELAY_EMAIL,
+        RELAY_PASSWORD,
+        message("owner@relay.test", "nobody in particular", "<m2@example.org>"),
+    )
+    await _sync(ctx, result.account.id)
+    assert await _inbox(ctx, "alice") == [first]  # byte for byte, headers and all
+    assert len(await _inbox(ctx, "secretary")) == 1
+    assert await _inbox(ctx, "bob") == []
+
+
+async def test_agents_send_as_subaddress_and_replies_find_the_sender(
+    any_ctx: AppContext, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    ctx = any_ctx
+    alice = await agent(ctx, "alice")
+    result = await relay.setup_relay(ctx, await admin(ctx), relay_setup(dovecot, peer))
+    sent = await submit_message(
+        ctx, alice, SendRequest(to="carol@example.org", subject="Quote", text="Here it is")
+    )
+    raw = await mailbox.read_raw(ctx, alice, sent.uid, "Sent")
+    assert b"From: alice <owner+alice@relay.test>\r\n" in raw
+    assert b"Reply-To: alice <owner+alice@relay.test>\r\n" in raw
+    # Carol answers the bare address: only the thread headers say who it is for.
+    reply = message(
+        "owner@relay.test",
+        "Re: Quote",
+        "<r1@example.org>",
+        extra=f"In-Reply-To: {sent.message_id}\r\nReferences: {sent.message_id}\r\n",
+    )
+    dovecot.append(RELAY_EMAIL, RELAY_PASSWORD, reply)
+    await _sync(ctx, result.account.id)
+    assert await _inbox(ctx, "alice") == [reply]
+    assert await _inbox(ctx, "secretary") == []
+
+
+async def test_nothing_is_imported_twice_across_restarts(
+    settings: Settings, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    first_ctx = await build_context(settings)
+    await accounts.ensure_bootstrap(first_ctx)
+    try:
+        await agent(first_ctx, "alice")
+        result = await relay.setup_relay(
+            first_ctx, await admin(first_ctx), relay_setup(dovecot, peer)
+        )
+        dovecot.append(
+            RELAY_EMAIL, RELAY_PASSWORD, message("owner+alice@relay.test", "one", "<a1@x>")
+        )
+        await _sync(first_ctx, result.account.id)
+        assert len(await _inbox(first_ctx, "alice")) == 1
+    finally:
+        await first_ctx.close()
+    # A new process on the same database: same mailbox, one more message, and a copy of one
+    # already imported (same Message-ID, new UID), as a provider's label copy would make.
+    dovecot.append(RELAY_EMAIL, RELAY_PASSWORD, message("owner+alice@relay.test", "two", "<a2@x>"))
+    dovecot.append(RELAY_EMAIL, RELAY_PASSWORD, message("owner+alice@relay.test", "one", "<a1@x>"))
+    second_ctx = await build_context(settings)
+    try:
+        await _sync(second_ctx, result.account.id)
+        await _sync(second_ctx, result.account.id)
+        subjects = [
+            m.split(b"Subject: ")[1].split(b"\r\n")[0] for m in await _inbox(second_ctx, "alice")
+        ]
+        assert subjects == [b"one", b"two"]
+        async with second_ctx.db.read() as conn:
+            account = await relay_repo.account_by_id(conn, result.account.id)
+        assert account is not None and account.last_seen_uid == 3 and account.imported_count == 2
+    finally:
+        await second_ctx.close()
+
+
+async def test_own_sends_in_the_mailbox_are_not_imported(
+    ctx: AppContext, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    await agent(ctx, "alice")
+    result = await relay.setup_relay(ctx, await admin(ctx), relay_setup(dovecot, peer))
+    own = message(
+        "carol@example.org", "sent by alice", "<s1@x>", sender="alice <owner+alice@relay.test>"
+    )
+    dovecot.append(RELAY_EMAIL, RELAY_PASSWORD, own)
+    await _sync(ctx, result.account.id)
+    assert await _inbox(ctx, "alice") == [] and await _inbox(ctx, "secretary") == []
+
+
+async def test_idle_delivers_new_mail_promptly(
+    settings: Settings, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    # Polling would take a minute: only IDLE can deliver within the timeout below.
+    slow = settings.model_copy(update={"relay_poll_seconds": 60.0})
+    ctx = await build_context(slow)
+    await accounts.ensure_bootstrap(ctx)
+    poller = RelayPoller(ctx)
+    try:
+        alice = await agent(ctx, "alice")
+        await relay.setup_relay(ctx, await admin(ctx), relay_setup(dovecot, peer))
+        await poller.start()
+        await asyncio.wait_for(poller.idling.wait(), timeout=10)
+        async with ctx.events.subscribe(alice.id) as events:
+            dovecot.append(
+                RELAY_EMAIL, RELAY_PASSWORD, message("owner+alice@relay.test", "ping", "<i1@x>")
+            )
+            event = await asyncio.wait_for(events.get(), timeout=10)
+        assert event.type == "new" and event.data["subject"] == "ping"
+    finally:
+        await poller.close()
+        await ctx.close()
+
+
+async def test_without_idle_the_poller_polls_and_records_errors(
+    settings: Settings, peer: SmtpPeer
+) -> None:
+    fast = settings.model_copy(update={"relay_poll_seconds": 0.2, "relay_max_backoff_seconds": 0.4})
+    ctx = await build_context(fast)
+    await accounts.ensure_bootstrap(ctx)
+    poller = RelayPoller(ctx)
+    try:
+        with Dovecot(idle=False) as server:
+            server.add_user(RELAY_EMAIL, RELAY_PASSWORD)
+            alice = await agent(ctx, "alice")
+            result = await relay.setup_relay(ctx, await admin(ctx), relay_setup(server, peer))
+            await poller.start()
+            async with ctx.events.subscribe(alice.id) as events:
+                server.append(
+                    RELAY_EMAIL, RELAY_PASSWORD, message("owner+alice@relay.test", "poll", "<p1@x>")
+                )
+                event = await asyncio.wait_for(events.get(), timeout=10)
+            assert event.data["subject"] == "poll"
+            assert poller.idling.is_set() is False  # it never IDLEd: it polled
+        # The server is gone: the watcher records why, for check_gateway_status.
+        await asyncio.wait_for(poller.failed.wait(), timeout=15)
+        async with ctx.db.read() as conn:
+            failed = await relay_repo.account_by_id(conn, result.account.id)
+        assert failed is not None and failed.status == "error"
+        assert failed.last_error and "IMAP" in failed.last_error
+        assert RELAY_PASSWORD not in failed.last_error
+    finally:
+        await poller.close()
+        await ctx.close()
+
+
+async def test_vault_rotation_reseals_the_relay_password(
+    ctx: AppContext, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    result = await relay.setup_relay(ctx, await admin(ctx), relay_setup(dovecot, peer))
+    before = result.account.imap_password
+    report = await rotate_vault(ctx)
+    async with ctx.db.read() as conn:
+        account = await relay_repo.account_by_id(conn, result.account.id)
+    assert account is not None and account.imap_password != before
+    assert account.imap_password.startswith(report.new_key_id + ":")
+    assert relay.imap_endpoint(ctx, account).password == RELAY_PASSWORD
+    await _sync(ctx, account.id)  # and the watcher can still log in
