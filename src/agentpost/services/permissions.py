@@ -22,6 +22,7 @@ refused, or returns the grant the send goes out under. The policy (docs/api/perm
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -38,6 +39,7 @@ from agentpost.storage.repositories import permissions as repo
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 LOG_RETENTION = timedelta(days=2)
+PURGE_EVERY = 64  # sends per prune of the send log, on average
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +165,21 @@ async def _usage(
 
 
 async def route_usage(
-    conn: AsyncConnection, agent: AgentRecord, route: Route, now: datetime
+    conn: AsyncConnection,
+    agent: AgentRecord,
+    route: Route,
+    now: datetime,
+    *,
+    limited_only: bool = False,
 ) -> list[WindowUsage]:
+    """Usage of each window of ``route``; ``limited_only`` skips windows with no limit (the
+    send path needs only those, and counting costs a query per window)."""
     cap = None
     if route.config_id is not None:
         limits = await smtp_configs.config_limits(conn, route.config_id)
         cap = limits.max_emails_per_day if limits is not None else None
-    return [await _usage(conn, agent, route, w, now) for w in _windows(route, cap)]
+    windows = [w for w in _windows(route, cap) if w.limit is not None or not limited_only]
+    return [await _usage(conn, agent, route, w, now) for w in windows]
 
 
 def lock_key(kind: str, ident: str) -> int:
@@ -254,10 +264,12 @@ async def authorize_send(
         await ctx.db.serialize(conn, lock_key("config", route.config_id))
     await ctx.db.serialize(conn, lock_key("agent", agent.id))
     now = datetime.now(tz=UTC)
-    for usage in await route_usage(conn, agent, route, now):
+    for usage in await route_usage(conn, agent, route, now, limited_only=True):
         if usage.remaining == 0:
             raise _refusal(usage, route.config_id, now)
-    await repo.purge_send_log(conn, agent.id, now - LOG_RETENTION)
+    # Old log rows only cost space: prune now and then, not on every send.
+    if secrets.randbelow(PURGE_EVERY) == 0:
+        await repo.purge_send_log(conn, agent.id, now - LOG_RETENTION)
     await repo.log_send(
         conn, agent_id=agent.id, config_id=route.config_id, recipients=len(external), at=now
     )
