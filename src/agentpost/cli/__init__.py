@@ -1,4 +1,5 @@
-"""The ``agentpost`` command line (typer): serve, init, migrate, agent, owner, mcp.
+"""The ``agentpost`` command line (typer): serve, init, migrate, agent, owner, smtp, vault,
+permission, queue, pending, relay, audit, mcp.
 
 ``main`` is the console-script entry point. Commands that touch the database open it directly
 through the services, as the admin, with the same ``--data-dir``/``--database-url`` flags and
