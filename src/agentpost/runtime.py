@@ -207,6 +207,10 @@ async def start_roles(ctx: AppContext, stack: contextlib.AsyncExitStack, stop: S
         scheduler = start_scheduler(ctx)  # scheduled sends
         stack.push_async_callback(scheduler.close)
         logger.info("scheduler role: scheduled sends started")
+        from agentpost.services.task_sweeper import TaskSweeper
+
+        sweeper = TaskSweeper(ctx).start()  # overdue tasks expire on time
+        stack.push_async_callback(sweeper.close)
         from agentpost.services.relay_poller import RelayPoller
 
         poller = RelayPoller(ctx)  # relay accounts' IMAP inboxes

@@ -22,6 +22,7 @@ from agentpost.services import accounts, tasks
 from agentpost.services.accounts import Principal, PrincipalKind
 from agentpost.services.context import AppContext, build_context
 from agentpost.services.events import Event
+from agentpost.services.task_sweeper import TaskSweeper
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.tables.workflow import tasks as tasks_table
 from agentpost.testing.postgres import create_database, database_url, drop_database
@@ -227,3 +228,27 @@ async def test_a_result_taken_by_another_process_ends_the_call_at_once(settings:
         await second.close()
         await first.close()
         await drop_database(database)
+
+
+async def test_the_sweeper_expires_overdue_tasks_nobody_asks_about(any_ctx: AppContext) -> None:
+    alice = await agent(any_ctx, "alice")
+    bob = await agent(any_ctx, "bob")
+    task = await tasks.assign_task(any_ctx, as_agent(alice), assignee="bob", expires_in=60)
+    async with any_ctx.db.write() as conn:  # let the clock run out
+        await conn.execute(
+            update(tasks_table)
+            .where(tasks_table.c.id == task.id)
+            .values(expires_at=task.created_at - timedelta(seconds=1))
+        )
+    async with (
+        any_ctx.events.subscribe(alice.id) as alice_q,
+        any_ctx.events.subscribe(bob.id) as bob_q,
+    ):
+        sweeper = TaskSweeper(any_ctx, interval=0.05).start()
+        try:
+            # Neither party calls anything: the sweep alone tells both.
+            assert (await next_event(alice_q)).type == "task.expired"
+            assert (await next_event(bob_q)).type == "task.expired"
+        finally:
+            await sweeper.close()
+    assert (await tasks.get_task(any_ctx, as_agent(alice), task.id)).status == "expired"
