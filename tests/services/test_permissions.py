@@ -18,11 +18,11 @@ from agentpost.errors import (
     RateLimited,
     SmtpConfigNotFound,
 )
-from agentpost.services import accounts, permission_admin, permissions
+from agentpost.services import accounts, permission_admin, permissions, smtp_configs
 from agentpost.services.context import AppContext, build_context
 from agentpost.storage.repositories import permissions as repo
 from agentpost.storage.tables import deliveries
-from agentpost.testing.permissions import grant, make_config
+from agentpost.testing.permissions import grant, make_config, rows_of
 
 from .support import admin, agent, send
 
@@ -211,3 +211,14 @@ async def test_default_limits_follow_the_agent_across_configurations(ctx: AppCon
     budget = await permissions.send_budget(ctx, alice)
     assert budget.routes[0].route.config_id == config
     assert [w.used for w in budget.routes[0].windows] == [2, 2, 1]
+
+
+async def test_deleting_a_configuration_removes_its_assignments(any_ctx: AppContext) -> None:
+    owner = await admin(any_ctx)
+    alice = await agent(any_ctx, "alice")
+    kept = await make_config(any_ctx, owner.owner_id, "kept")
+    dropped = await make_config(any_ctx, owner.owner_id, "dropped")
+    await grant(any_ctx, owner, "alice", kept)
+    await grant(any_ctx, owner, "alice", dropped)
+    await smtp_configs.delete_config(any_ctx, owner, dropped)
+    assert [row.config_id for row in await rows_of(any_ctx, alice.id)] == [kept]

@@ -32,7 +32,13 @@ agent_permissions = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("owner_id", String(36), nullable=False),
     Column("agent_id", String(36), ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
-    Column("config_id", String(36), nullable=False),
+    # A deleted configuration takes its assignments with it: no rows pointing at nothing.
+    Column(
+        "config_id",
+        String(36),
+        ForeignKey("smtp_configs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("can_send", Boolean, nullable=False),
     Column("daily_limit", Integer, nullable=True),
     Column("hourly_limit", Integer, nullable=True),
