@@ -127,12 +127,26 @@ async def routes_for(
     return "assigned", routes
 
 
-async def _active(conn: AsyncConnection, agent: AgentRecord, route: Route) -> bool:
+# What is known of each configuration during one check (read once: a send asks twice).
+Known = dict[str, smtp_configs.ConfigLimits | None]
+
+
+async def _limits(
+    conn: AsyncConnection, config_id: str, known: Known
+) -> smtp_configs.ConfigLimits | None:
+    if config_id not in known:
+        known[config_id] = await smtp_configs.config_limits(conn, config_id)
+    return known[config_id]
+
+
+async def _active(
+    conn: AsyncConnection, agent: AgentRecord, route: Route, known: Known | None = None
+) -> bool:
     """Whether the route's configuration exists, belongs to the agent's owner and is on.
     A default-policy route with no configuration yet is usable: its mail waits in the queue."""
     if route.config_id is None:
         return True
-    limits = await smtp_configs.config_limits(conn, route.config_id)
+    limits = await _limits(conn, route.config_id, {} if known is None else known)
     return limits is not None and limits.is_active and limits.owner_id == agent.owner_id
 
 
@@ -171,12 +185,13 @@ async def route_usage(
     now: datetime,
     *,
     limited_only: bool = False,
+    known: Known | None = None,
 ) -> list[WindowUsage]:
     """Usage of each window of ``route``; ``limited_only`` skips windows with no limit (the
     send path needs only those, and counting costs a query per window)."""
     cap = None
     if route.config_id is not None:
-        limits = await smtp_configs.config_limits(conn, route.config_id)
+        limits = await _limits(conn, route.config_id, {} if known is None else known)
         cap = limits.max_emails_per_day if limits is not None else None
     windows = [w for w in _windows(route, cap) if w.limit is not None or not limited_only]
     return [await _usage(conn, agent, route, w, now) for w in windows]
@@ -229,9 +244,13 @@ def _recipient_refusal(route: Route, external: list[Address]) -> Forbidden:
 
 
 async def _choose(
-    conn: AsyncConnection, agent: AgentRecord, routes: list[Route], external: list[Address]
+    conn: AsyncConnection,
+    agent: AgentRecord,
+    routes: list[Route],
+    external: list[Address],
+    known: Known,
 ) -> Route:
-    active = [r for r in routes if await _active(conn, agent, r)]
+    active = [r for r in routes if await _active(conn, agent, r, known)]
     if not active:
         raise Forbidden(
             "none of the SMTP configurations you are assigned is active; ask your owner to "
@@ -259,12 +278,13 @@ async def authorize_send(
     sendable = [r for r in routes if r.can_send]
     if not sendable:
         raise _silenced()
-    route = await _choose(conn, agent, sendable, external)
+    known: Known = {}
+    route = await _choose(conn, agent, sendable, external, known)
     if route.config_id is not None:  # fixed order: configuration, then agent (no deadlock)
         await ctx.db.serialize(conn, lock_key("config", route.config_id))
     await ctx.db.serialize(conn, lock_key("agent", agent.id))
     now = datetime.now(tz=UTC)
-    for usage in await route_usage(conn, agent, route, now, limited_only=True):
+    for usage in await route_usage(conn, agent, route, now, limited_only=True, known=known):
         if usage.remaining == 0:
             raise _refusal(usage, route.config_id, now)
     # Old log rows only cost space: prune now and then, not on every send.

@@ -104,14 +104,11 @@ async def default_config_id(conn: AsyncConnection, owner_id: str) -> str | None:
 
 
 async def config_limits(conn: AsyncConnection, config_id: str) -> ConfigLimits | None:
-    config = await repo.get_config(conn, config_id)
-    if config is None:
+    row = await repo.limits_of(conn, config_id)
+    if row is None:
         return None
-    return ConfigLimits(
-        owner_id=config.owner_id,
-        is_active=config.is_active,
-        max_emails_per_day=config.max_emails_per_day,
-    )
+    owner_id, is_active, cap = row
+    return ConfigLimits(owner_id=owner_id, is_active=is_active, max_emails_per_day=cap)
 
 
 # -- management -------------------------------------------------------------------------------

@@ -8,14 +8,17 @@ when another process writes). PostgreSQL needs neither: it uses row locks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from agentpost.storage import sqlite_driver
 
 
 class Database:
@@ -31,7 +34,7 @@ class Database:
                 url,
                 echo=echo,
                 hide_parameters=True,  # errors must not carry message bodies or key hashes
-                connect_args={"timeout": 30, "isolation_level": None},
+                async_creator=_sqlite_creator(url),
             )
             _install_sqlite_pragmas(self.engine, sqlite_synchronous)
         else:
@@ -84,6 +87,13 @@ def _ensure_sqlite_dir(url: str) -> None:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_creator(url: str) -> Callable[[], Any]:
+    # The dialect's own reading of the URL (file name, uri and thread flags), plus ours:
+    # a 30 s lock wait, and no implicit BEGIN (write() opens its transactions itself).
+    args, options = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
+    return sqlite_driver.connect(*args, **options, timeout=30, isolation_level=None)
 
 
 def _install_sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:

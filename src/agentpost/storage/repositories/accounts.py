@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -162,10 +162,16 @@ async def touch_agent(conn: AsyncConnection, agent_id: str, now: datetime) -> No
     await conn.execute(update(agents).where(agents.c.id == agent_id).values(last_activity_at=now))
 
 
+_ADD_USED = (
+    update(agents)
+    .where(agents.c.id == bindparam("p_agent"))
+    .values(used_bytes=agents.c.used_bytes + bindparam("p_delta"))
+)
+
+
 async def add_used_bytes(conn: AsyncConnection, agent_id: str, delta: int) -> None:
-    await conn.execute(
-        update(agents).where(agents.c.id == agent_id).values(used_bytes=agents.c.used_bytes + delta)
-    )
+    # Every stored message runs it: built once.
+    await conn.execute(_ADD_USED, {"p_agent": agent_id, "p_delta": delta})
 
 
 async def delete_agent(conn: AsyncConnection, agent_id: str) -> None:

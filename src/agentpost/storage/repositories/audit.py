@@ -16,18 +16,19 @@ from agentpost.storage.tables.audit import audit_log
 GENESIS = "0" * 64
 
 
+# Built once: every send appends a row, and building a statement costs more than running it.
+_HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_APPEND = insert(audit_log)
+
+
 async def chain_head(conn: AsyncConnection) -> tuple[int, str]:
     """The last row's sequence number and hash; (0, GENESIS) for an empty log."""
-    row = (
-        await conn.execute(
-            select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-        )
-    ).first()
+    row = (await conn.execute(_HEAD)).first()
     return (row.seq, row.hash) if row is not None else (0, GENESIS)
 
 
 async def append(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(insert(audit_log).values(**values))
+    await conn.execute(_APPEND, values)
 
 
 @dataclass(frozen=True, slots=True)

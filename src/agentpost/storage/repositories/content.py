@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -296,11 +296,14 @@ async def signature_by_name(
     return _signature(row) if row else None
 
 
+_DEFAULT_SIGNATURE = select(signatures).where(
+    signatures.c.agent_id == bindparam("p_agent"), signatures.c.is_default.is_(True)
+)
+
+
 async def default_signature(conn: AsyncConnection, agent_id: str) -> SignatureRecord | None:
-    query = select(signatures).where(
-        signatures.c.agent_id == agent_id, signatures.c.is_default.is_(True)
-    )
-    row = (await conn.execute(query)).mappings().first()
+    # Every send asks: the statement is built once.
+    row = (await conn.execute(_DEFAULT_SIGNATURE, {"p_agent": agent_id})).mappings().first()
     return _signature(row) if row else None
 
 

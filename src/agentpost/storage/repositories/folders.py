@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -91,16 +91,20 @@ async def allocate_uids(conn: AsyncConnection, folder_id: int, count: int) -> in
     return int(result.scalar_one()) - count
 
 
+# Every stored message runs it: built once (building costs more than running it).
+_RESERVE = (
+    update(folders)
+    .where(folders.c.agent_id == bindparam("p_agent"), folders.c.name == bindparam("p_name"))
+    .values(uid_next=folders.c.uid_next + bindparam("p_count"))
+    .returning(folders.c.id, folders.c.uid_next)
+)
+
+
 async def reserve_uids(
     conn: AsyncConnection, agent_id: str, name: str, count: int
 ) -> tuple[int, int] | None:
     """Take ``count`` UIDs in the agent's folder ``name`` with one statement; returns
     (folder id, first UID), or None when there is no such folder."""
-    result = await conn.execute(
-        update(folders)
-        .where(folders.c.agent_id == agent_id, folders.c.name == name)
-        .values(uid_next=folders.c.uid_next + count)
-        .returning(folders.c.id, folders.c.uid_next)
-    )
+    result = await conn.execute(_RESERVE, {"p_agent": agent_id, "p_name": name, "p_count": count})
     row = result.first()
     return (int(row[0]), int(row[1]) - count) if row else None

@@ -88,8 +88,11 @@ class NewMessage:
     direction: str
 
 
+_INSERT_BLOB = insert(message_blobs).returning(message_blobs.c.id)
+
+
 async def insert_blob(conn: AsyncConnection, raw: bytes) -> int:
-    result = await conn.execute(insert(message_blobs).values(raw=raw).returning(message_blobs.c.id))
+    result = await conn.execute(_INSERT_BLOB, {"raw": raw})
     return int(result.scalar_one())
 
 

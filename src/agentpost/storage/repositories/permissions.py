@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -53,13 +53,18 @@ def _permission(row: RowMapping) -> PermissionRecord:
     )
 
 
+# Statements every send runs are built once: building one costs more than executing it.
+_PERMISSIONS_OF = (
+    select(agent_permissions)
+    .where(agent_permissions.c.agent_id == bindparam("p_agent"))
+    .order_by(agent_permissions.c.is_default.desc(), agent_permissions.c.id)
+)
+_LOG_SEND = insert(send_log)
+
+
 async def permissions_of(conn: AsyncConnection, agent_id: str) -> list[PermissionRecord]:
     """An agent's rows: the default first, then in the order they were made."""
-    result = await conn.execute(
-        select(agent_permissions)
-        .where(agent_permissions.c.agent_id == agent_id)
-        .order_by(agent_permissions.c.is_default.desc(), agent_permissions.c.id)
-    )
+    result = await conn.execute(_PERMISSIONS_OF, {"p_agent": agent_id})
     return [_permission(row) for row in result.mappings()]
 
 
@@ -117,9 +122,8 @@ async def log_send(
     conn: AsyncConnection, *, agent_id: str, config_id: str | None, recipients: int, at: datetime
 ) -> None:
     await conn.execute(
-        insert(send_log).values(
-            agent_id=agent_id, config_id=config_id, recipients=recipients, sent_at=at
-        )
+        _LOG_SEND,
+        {"agent_id": agent_id, "config_id": config_id, "recipients": recipients, "sent_at": at},
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -80,8 +80,12 @@ async def delete_account(conn: AsyncConnection, account_id: str) -> None:
     await conn.execute(delete(relay_accounts).where(relay_accounts.c.id == account_id))
 
 
+_BY_OWNER = select(relay_accounts).where(relay_accounts.c.owner_id == bindparam("p_owner"))
+
+
 async def account_by_owner(conn: AsyncConnection, owner_id: str) -> RelayAccountRecord | None:
-    result = await conn.execute(select(relay_accounts).where(relay_accounts.c.owner_id == owner_id))
+    # Every external send asks (for the From rewrite): the statement is built once.
+    result = await conn.execute(_BY_OWNER, {"p_owner": owner_id})
     row = result.mappings().first()
     return _account(row) if row else None
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -130,14 +130,25 @@ async def clear_default(conn: AsyncConnection, owner_id: str, *, except_id: str)
     )
 
 
+# The send path's two questions, built once (building a statement costs more than running it).
+_ACTIVE_IDS = select(smtp_configs.c.id, smtp_configs.c.is_default).where(
+    smtp_configs.c.owner_id == bindparam("p_owner"), smtp_configs.c.is_active.is_(True)
+)
+_LIMITS = select(
+    smtp_configs.c.owner_id, smtp_configs.c.is_active, smtp_configs.c.max_emails_per_day
+).where(smtp_configs.c.id == bindparam("p_id"))
+
+
 async def active_ids(conn: AsyncConnection, owner_id: str) -> list[tuple[str, bool]]:
     """(id, is_default) of the owner's active configurations."""
-    result = await conn.execute(
-        select(smtp_configs.c.id, smtp_configs.c.is_default).where(
-            smtp_configs.c.owner_id == owner_id, smtp_configs.c.is_active.is_(True)
-        )
-    )
+    result = await conn.execute(_ACTIVE_IDS, {"p_owner": owner_id})
     return [(row.id, bool(row.is_default)) for row in result]
+
+
+async def limits_of(conn: AsyncConnection, config_id: str) -> tuple[str, bool, int | None] | None:
+    """(owner id, active, daily cap) of one configuration, or None when there is none."""
+    row = (await conn.execute(_LIMITS, {"p_id": config_id})).first()
+    return None if row is None else (row.owner_id, bool(row.is_active), row.max_emails_per_day)
 
 
 async def sealed_password(conn: AsyncConnection, config_id: str) -> str | None:
