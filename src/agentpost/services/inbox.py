@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentpost.domain.addresses import is_valid_address, normalize
 from agentpost.domain.mime import ParsedMessage, parse_message
 from agentpost.errors import AgentNotFound, Forbidden, InvalidInput, MailboxFull
-from agentpost.services import placement
+from agentpost.services import offload, placement
 from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
 from agentpost.services.events import Event
@@ -168,9 +168,9 @@ def _parse_and_inspect(
 
 async def _prepare(raw: bytes, agents: list[AgentRecord]) -> _Inbound:
     received = now_utc()
-    # Parsing and content checks are CPU work on untrusted input: keep them off the event
-    # loop so a pathological message cannot stall the HTTP API sharing this loop.
-    parsed, inspection = await asyncio.to_thread(_parse_and_inspect, raw, received)
+    # Parsing and content checks are CPU work on untrusted input: a big (or pathological)
+    # message goes off the event loop so it cannot stall the HTTP API sharing this loop.
+    parsed, inspection = await offload.run_sized(len(raw), _parse_and_inspect, raw, received)
     done: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
     return _Inbound(raw, parsed, inspection, agents, received, done)
 

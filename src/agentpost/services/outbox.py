@@ -7,7 +7,6 @@ are recorded as ``queued`` for the delivery worker.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -39,7 +38,16 @@ from agentpost.errors import (
     RateLimited,
     ReplyLoop,
 )
-from agentpost.services import audit, delivery, guard, loops, permissions, placement, relay_outbound
+from agentpost.services import (
+    audit,
+    delivery,
+    guard,
+    loops,
+    offload,
+    permissions,
+    placement,
+    relay_outbound,
+)
 from agentpost.services.accounts import now_utc
 from agentpost.services.audit import AuditEntry
 from agentpost.services.context import AppContext
@@ -257,8 +265,7 @@ async def store_outgoing(
     """
     now = now_utc()
     raw = loops.stamp(raw)  # SMTP submission brings client-built bytes (RFC 3834 headers)
-    parsed = await asyncio.to_thread(parse_for_index, raw, received=now)
-    findings, inspection = await asyncio.to_thread(_inspect, raw, parsed)
+    parsed, findings, inspection = await offload.run_sized(len(raw), _examine, raw, now)
     try:
         async with ctx.db.write() as conn:
             grant = await permissions.authorize_send(ctx, conn, agent, envelope)
@@ -329,9 +336,12 @@ def _held_result(
     )
 
 
-def _inspect(raw: bytes, parsed: ParsedMessage) -> tuple[guard.Findings, placement.Inspection]:
-    """The content checks of both directions, in one trip to a worker thread."""
-    return guard.scan(raw, parsed), placement.inspect(raw, parsed, internal=True)
+def _examine(
+    raw: bytes, now: datetime
+) -> tuple[ParsedMessage, guard.Findings, placement.Inspection]:
+    """The parse and the content checks of both directions, in one piece of CPU work."""
+    parsed = parse_for_index(raw, received=now)
+    return parsed, guard.scan(raw, parsed), placement.inspect(raw, parsed, internal=True)
 
 
 async def _store(

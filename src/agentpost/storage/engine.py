@@ -56,14 +56,22 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.connect() as conn:
-            await conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                await conn.exec_driver_sql("ROLLBACK")
-                raise
-            await conn.exec_driver_sql("COMMIT")
+        # The connection is taken from the pool (and given back) outside the lock: only the
+        # transaction itself is the critical section (sqlite_driver.py says why it runs inline).
+        async with self.engine.connect() as conn:
+            driver = await _driver(conn)
+            async with self._write_lock:
+                await driver.begin_immediate(BUSY_TIMEOUT_MS)
+                driver.inline = True
+                try:
+                    yield conn
+                    await conn.exec_driver_sql("COMMIT")
+                except BaseException:
+                    if driver.raw.in_transaction:
+                        await conn.exec_driver_sql("ROLLBACK")
+                    raise
+                finally:
+                    driver.inline = False
 
     async def serialize(self, conn: AsyncConnection, key: int) -> None:
         """Make concurrent holders of ``key`` wait for each other until this transaction ends.
@@ -89,11 +97,21 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+async def _driver(conn: AsyncConnection) -> sqlite_driver.OneTripConnection:
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, sqlite_driver.OneTripConnection)
+    return driver
+
+
 def _sqlite_creator(url: str) -> Callable[[], Any]:
     # The dialect's own reading of the URL (file name, uri and thread flags), plus ours:
     # a 30 s lock wait, and no implicit BEGIN (write() opens its transactions itself).
     args, options = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
     return sqlite_driver.connect(*args, **options, timeout=30, isolation_level=None)
+
+
+BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's transaction
 
 
 def _install_sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
@@ -103,5 +121,5 @@ def _install_sqlite_pragmas(engine: AsyncEngine, synchronous: str) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()

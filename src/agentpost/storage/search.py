@@ -111,6 +111,12 @@ def row_params(dialect: str, doc: SearchDocument) -> dict[str, str]:
     }
 
 
+_FTS_INSERT = text(
+    "INSERT INTO messages_fts(rowid, from_text, to_text, subject, body) "
+    "VALUES (:id, :f, :t, :s, :b)"
+)
+
+
 async def index_rows(
     conn: AsyncConnection, dialect: str, items: list[tuple[int, SearchDocument]]
 ) -> None:
@@ -118,10 +124,7 @@ async def index_rows(
     if dialect != "sqlite" or not items:
         return
     await conn.execute(
-        text(
-            "INSERT INTO messages_fts(rowid, from_text, to_text, subject, body) "
-            "VALUES (:id, :f, :t, :s, :b)"
-        ),
+        _FTS_INSERT,
         [
             {
                 "id": row_id,

@@ -7,6 +7,15 @@ CPU than the statements themselves. The cursor below does all of it in one trip:
 the sqlite3 cursor, executes, fetches every row and closes it in the thread, then answers the
 adapter's later calls (``fetchall``, ``close``, ``description``) from what it kept.
 
+Inside a write transaction the connection can also run statements *inline*, on the event
+loop's own thread (``inline = True``, set by ``Database.write``). SQLite allows one writer, so
+a write transaction is a critical section: with a trip per statement, every statement also
+waits for the event loop to come round again, and under load the loop is busy with other
+requests, so the lock is held many times longer than the statements take and every writer
+queues behind it. Inline, the statements between BEGIN and COMMIT (microseconds each) run
+back to back. BEGIN IMMEDIATE (which may wait for another process's writer) and COMMIT (which
+waits for the disk) still go through the thread, so the loop never blocks on either.
+
 It is used only through ``connect`` (``create_async_engine(async_creator=...)``); everything
 else (transactions, functions, closing) is aiosqlite's own.
 """
@@ -79,12 +88,33 @@ class OneTripCursor:
 class OneTripConnection(aiosqlite.Connection):
     """aiosqlite's connection with a cursor that needs no trip of its own."""
 
+    # Run statements on the caller's thread (see the module docstring). Only set while the
+    # connection's own thread has nothing queued, so the two never touch it at once.
+    inline = False
+
     @property
     def raw(self) -> sqlite3.Connection:
         return self._conn
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await self._execute(fn, *args)
+        if self.inline:
+            return fn(*args)
+        return await self._execute(fn, *args)  # type: ignore[no-untyped-call]
+
+    async def begin_immediate(self, busy_timeout_ms: int) -> None:
+        """BEGIN IMMEDIATE: inline when the database is free (the usual case), else in the
+        thread, where waiting up to ``busy_timeout_ms`` for another process blocks nothing."""
+        raw = self._conn
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        await self.run(raw.execute, "BEGIN IMMEDIATE")
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         # The adapter enters the cursor (``__aenter__``) rather than awaiting this call.
@@ -96,11 +126,15 @@ def connect(database: str, **kwargs: Any) -> Callable[[], Any]:
     (the arguments of ``sqlite3.connect``) on its own thread."""
 
     def connector() -> sqlite3.Connection:
-        return sqlite3.connect(database, **kwargs)
+        # Inline statements run on the event loop's thread, not the one that opened it.
+        options = {**kwargs, "check_same_thread": False}
+        connection: sqlite3.Connection = sqlite3.connect(database, **options)
+        return connection
 
     async def creator() -> OneTripConnection:
         connection = OneTripConnection(connector, 64)
         connection._thread.daemon = True  # as SQLAlchemy does: never block interpreter exit
-        return await connection
+        await connection  # starts the thread and opens the database there
+        return connection
 
     return creator

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Insert, Select, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -152,21 +153,28 @@ async def insert_message(
     return (await insert_messages(conn, dialect, [(new, doc)]))[0]
 
 
+@functools.cache
+def _insert_statements(dialect: str) -> tuple[Insert, Insert]:
+    """The message INSERT for one row and for many (ids in input order), built once per
+    dialect: every stored copy runs one, and building it costs more than running it."""
+    statement = insert(messages).values(fts.row_binds(dialect))
+    return (
+        statement.returning(messages.c.id),
+        statement.returning(messages.c.id, sort_by_parameter_order=True),
+    )
+
+
 async def insert_messages(
     conn: AsyncConnection, dialect: str, items: Sequence[tuple[NewMessage, fts.SearchDocument]]
 ) -> list[int]:
     """Insert stored copies with their full-text entries in one round trip each; returns the
     row ids in input order. Batching matters: a busy listener stores groups of messages."""
-    statement = insert(messages).values(fts.row_binds(dialect))
+    single, many = _insert_statements(dialect)
     rows = [{**_row(new), **fts.row_params(dialect, doc)} for new, doc in items]
     if len(rows) == 1:
-        result = await conn.execute(statement.returning(messages.c.id), rows[0])
-        row_ids = [int(result.scalar_one())]
+        row_ids = [int((await conn.execute(single, rows[0])).scalar_one())]
     else:
-        result = await conn.execute(
-            statement.returning(messages.c.id, sort_by_parameter_order=True), rows
-        )
-        row_ids = [int(row[0]) for row in result]
+        row_ids = [int(row[0]) for row in await conn.execute(many, rows)]
     await fts.index_rows(
         conn, dialect, [(i, doc) for i, (_, doc) in zip(row_ids, items, strict=True)]
     )
