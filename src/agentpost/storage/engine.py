@@ -35,6 +35,10 @@ class Database:
                 echo=echo,
                 hide_parameters=True,  # errors must not carry message bodies or key hashes
                 async_creator=_sqlite_creator(url),
+                # Nothing to reset when a connection goes back to the pool: reads run in
+                # autocommit and write() always ends its transaction itself. The default
+                # ROLLBACK would cost a trip to the connection's thread per checkout.
+                pool_reset_on_return=None,
             )
             _install_sqlite_pragmas(self.engine, sqlite_synchronous)
         else:
@@ -65,13 +69,17 @@ class Database:
                 driver.inline = True
                 try:
                     yield conn
-                    await conn.exec_driver_sql("COMMIT")
                 except BaseException:
-                    if driver.raw.in_transaction:
-                        await conn.exec_driver_sql("ROLLBACK")
+                    driver.inline = False
+                    await driver.rollback_if_open()
                     raise
                 finally:
                     driver.inline = False
+                try:  # in the thread: the loop serves other requests while the disk syncs
+                    await conn.exec_driver_sql("COMMIT")
+                except BaseException:
+                    await driver.rollback_if_open()  # e.g. a full disk: leave nothing open
+                    raise
 
     async def serialize(self, conn: AsyncConnection, key: int) -> None:
         """Make concurrent holders of ``key`` wait for each other until this transaction ends.

@@ -116,6 +116,16 @@ class OneTripConnection(aiosqlite.Connection):
             raw.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         await self.run(raw.execute, "BEGIN IMMEDIATE")
 
+    async def rollback_if_open(self) -> None:
+        """Roll back whatever transaction is still open, once the statements queued before
+        this call have run (so a COMMIT that did finish is not followed by an error)."""
+
+        def rollback() -> None:
+            if self._conn.in_transaction:
+                self._conn.rollback()
+
+        await self.run(rollback)
+
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         # The adapter enters the cursor (``__aenter__``) rather than awaiting this call.
         return OneTripCursor(self)
