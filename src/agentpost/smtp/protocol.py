@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
@@ -32,6 +33,28 @@ _REWRITES: dict[str, str] = {
     "552 Error: message size exceeds fixed maximum message size": replies.SIZE_EXCEEDED,
     "500 Command line too long": replies.COMMAND_TOO_LONG,
 }
+
+
+# <dot-atom@dot-atom-domain> and what follows it (RFC 5321 §4.1.2 Path, the common form).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_PATH = re.compile(
+    rf"\s*<(({_ATOM}(?:\.{_ATOM})*)@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    rf"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)>(.*)\Z",
+    re.DOTALL,
+)
+
+
+_DISPATCH: dict[type, list[str]] = {}
+
+
+def dispatch_names(cls: type) -> list[str]:
+    """The members aiosmtpd looks for by name on a protocol or handler class: its commands
+    (``smtp_*``), AUTH mechanisms (``auth_*``) and hooks (``handle_*``)."""
+    names = _DISPATCH.get(cls)
+    if names is None:
+        prefixes = ("smtp_", "auth_", "handle_")
+        names = _DISPATCH[cls] = [name for name in dir(cls) if name.startswith(prefixes)]
+    return names
 
 
 class AgentSession(Session):
@@ -60,6 +83,25 @@ class AgentSMTP(SMTP):
     """
 
     line_length_limit = LINE_LIMIT
+
+    def __dir__(self) -> list[str]:
+        # aiosmtpd's __init__ finds its smtp_* and auth_* methods by listing the instance's
+        # members (dir, then getattr on each, properties included) on every connection: a
+        # third of the cost of setting one up. These names give it the same tables.
+        return dispatch_names(type(self))
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # The address of MAIL and RCPT. Nearly every client sends a plain <local@domain>;
+        # aiosmtpd runs every argument through the email package's RFC 5322 parser, the
+        # costliest step of the command. Anything else (quoted local parts, address literals,
+        # the null sender, a bare address) still goes to that parser.
+        found = _PLAIN_PATH.match(arg)
+        if found is None or "(" in found.group(3):  # a comment after it: the parser's job
+            return super()._getaddr(arg)
+        address, local, rest = found.group(1), found.group(2), found.group(3)
+        if self.local_part_limit and len(local) > self.local_part_limit:
+            return None, None
+        return address, rest.lstrip()  # as the parser does: the whitespace after > is skipped
 
     def _create_session(self) -> Session:
         return AgentSession(self.loop)
