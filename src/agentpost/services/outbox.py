@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from email import policy
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,7 +22,7 @@ from agentpost.domain.mime import (
     MimeError,
     OutgoingMessage,
     ParsedMessage,
-    build_message,
+    build_raw,
     new_message_id,
     normalize_message_id,
     split_references,
@@ -191,10 +190,9 @@ def render(
         req = replace(req, text=text, html=html)
     out, envelope = _outgoing(agent, req)
     try:
-        msg = build_message(out, message_id=new_message_id(ctx.settings.domain), date=now_utc())
+        raw = build_raw(out, message_id=new_message_id(ctx.settings.domain), date=now_utc())
     except MimeError as exc:
         raise HeaderInjection(str(exc), field=exc.field) from exc
-    raw = msg.as_bytes(policy=policy.SMTP)
     if len(raw) > ctx.settings.max_message_bytes:
         raise PayloadTooLarge(
             f"the message is {len(raw)} bytes; the limit is {ctx.settings.max_message_bytes}"
