@@ -116,6 +116,16 @@ class OneTripConnection(aiosqlite.Connection):
             raw.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         await self.run(raw.execute, "BEGIN IMMEDIATE")
 
+    async def rollback(self) -> None:
+        # SQLAlchemy rolls back every connection it closes; with nothing open (reads run in
+        # autocommit, write() ends its own transactions) that need not cost a trip.
+        if self._conn.in_transaction:
+            await super().rollback()
+
+    async def commit(self) -> None:
+        if self._conn.in_transaction:
+            await super().commit()
+
     async def rollback_if_open(self) -> None:
         """Roll back whatever transaction is still open, once the statements queued before
         this call have run (so a COMMIT that did finish is not followed by an error)."""
