@@ -180,6 +180,20 @@ class Settings(BaseSettings):
         "approval; after that it expires and can no longer be approved.",
     )
 
+    trusted_authserv_ids: str = Field(
+        default="",
+        description="Approval by reply: comma-separated authserv-ids (RFC 8601) of the mail "
+        "servers in front of AgentPost whose Authentication-Results headers are believed. When "
+        "set, an owner's reply must carry one showing dmarc=pass or an aligned dkim=pass.",
+    )
+    notice_poll_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="System notices (worker role): longest the notice sender sleeps between "
+        "looks for owner notification mail to send when nothing wakes it.",
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:
@@ -201,6 +215,18 @@ class Settings(BaseSettings):
         if unknown or not roles:
             raise ValueError(f"roles must be a comma-separated subset of {', '.join(ROLES)}")
         return ",".join(roles)
+
+    @field_validator("trusted_authserv_ids")
+    @classmethod
+    def _check_authserv_ids(cls, value: str) -> str:
+        ids = [part.strip().lower() for part in value.split(",") if part.strip()]
+        if any(ch in item for item in ids for ch in " ;\r\n\t"):
+            raise ValueError("trusted_authserv_ids must be comma-separated host names")
+        return ",".join(ids)
+
+    @property
+    def trusted_authserv_set(self) -> frozenset[str]:
+        return frozenset(filter(None, self.trusted_authserv_ids.split(",")))
 
     @property
     def role_set(self) -> frozenset[str]:

@@ -89,6 +89,13 @@ class FolderExists(Conflict):
     code = "folder_exists"
 
 
+class DeliveryPending(Conflict):
+    """Removing a message (or an agent) would throw away deliveries still queued, sending or
+    retrying: they must finish, or be cancelled explicitly, first."""
+
+    code = "delivery_pending"
+
+
 class PayloadTooLarge(AgentPostError):
     code = "payload_too_large"
     status = 413

@@ -223,6 +223,10 @@ async def start_roles(ctx: AppContext, stack: contextlib.AsyncExitStack, stop: S
         # Closed before the database: in-flight sends finish and their outcomes are recorded.
         stack.push_async_callback(worker.close)
         logger.info("worker role: delivery worker %s started", worker.worker.name)
+        from agentpost.delivery.notice_sender import start_notice_sender
+
+        sender = start_notice_sender(ctx)  # mail to owners: approval requests and answers
+        stack.push_async_callback(sender.close)
 
 
 def describe_database(settings: Settings) -> str:

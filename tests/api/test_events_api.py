@@ -1,4 +1,5 @@
-"""Push and wait: the SSE stream over a real uvicorn server on port 0, and the long poll."""
+"""Push and wait: the SSE stream over a real uvicorn server on port 0, and the long poll; both
+also hand out held-mail reminders when the scheduler's sweep announces them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -13,12 +15,16 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import select, update
 
+from agentpost.services import reminder_sweeper
 from agentpost.services.context import AppContext
+from agentpost.storage.tables.guard import pending_outbound
 
 from .support import V1, Agent, assert_error, send, until
 
 pytestmark = pytest.mark.anyio
+HELD_TEXT = "please charge card 4242 4242 4242 4242"
 
 
 @pytest.fixture
@@ -184,3 +190,98 @@ async def test_wait_is_capped_per_agent(
         await send(client, alice, to=bob.address, subject="All of you")
     assert [a["subject"] for a in answers] == ["All of you"] * 5
     assert app.state.mail_waits.open_count(bob.id) == 0
+
+
+# -- held-mail reminders --------------------------------------------------------------------
+
+
+async def held_and_due(
+    client: httpx.AsyncClient, ctx: AppContext, sender: Agent, hours: float = 12.5
+) -> str:
+    """Send mail the guard holds, then move it ``hours`` into the past (a reminder is due)."""
+    body = {"to": "client@example.com", "subject": "Card details", "text": HELD_TEXT}
+    response = await client.post(f"{V1}/mail/send", json=body, headers=sender.headers)
+    assert response.status_code == 202, response.text
+    pending_id: str = response.json()["pendingId"]
+    shift = timedelta(hours=hours)
+    async with ctx.db.write() as conn:
+        row = (
+            await conn.execute(
+                select(pending_outbound.c.created_at, pending_outbound.c.expires_at).where(
+                    pending_outbound.c.id == pending_id
+                )
+            )
+        ).one()
+        await conn.execute(
+            update(pending_outbound)
+            .where(pending_outbound.c.id == pending_id)
+            .values(created_at=row.created_at - shift, expires_at=row.expires_at - shift)
+        )
+    return pending_id
+
+
+async def test_check_hands_out_reminders_once_and_unread_does_not(
+    client: httpx.AsyncClient, ctx: AppContext, alice: Agent, bob: Agent
+) -> None:
+    pending_id = await held_and_due(client, ctx, alice)
+    await send(client, bob, to=alice.address, subject="Lunch?")
+    unread = await client.get(f"{V1}/agent-messages/unread", headers=alice.headers)
+    assert "reminders" not in unread.json()  # the plain summary claims nothing
+    check = await client.post(f"{V1}/agent-messages/check", headers=alice.headers)
+    assert check.status_code == 200, check.text
+    answer = check.json()
+    assert (answer["total"], answer["messages"][0]["subject"]) == (1, "Lunch?")
+    (reminder,) = answer["reminders"]
+    assert reminder["pendingId"] == pending_id
+    assert (reminder["label"], reminder["subject"]) == ("follow-up reminder 1/4", "Card details")
+    assert reminder["to"] == ["client@example.com"]
+    assert {"dueAt", "nextReminderAt", "createdAt"} <= reminder.keys()
+    assert "4242" not in check.text  # the held content itself never comes back
+    again = await client.post(f"{V1}/agent-messages/check", headers=alice.headers)
+    assert again.json()["reminders"] == []
+    bobs = await client.post(f"{V1}/agent-messages/check", headers=bob.headers)
+    assert bobs.json()["reminders"] == []
+
+
+async def test_sse_emits_a_reminder_to_that_agent_only(
+    http: httpx.AsyncClient, ctx: AppContext, alice: Agent, bob: Agent
+) -> None:
+    pending_id = await held_and_due(http, ctx, alice)
+    async with AsyncExitStack() as stack:
+        alices = await open_stream(http, alice, stack)
+        bobs = await open_stream(http, bob, stack)
+        assert (await alices.next_event())["type"] == "connected"
+        assert (await bobs.next_event())["type"] == "connected"
+        assert await reminder_sweeper.announce_due(ctx) == 1
+        event = await alices.next_event()
+        assert event["type"] == "reminder"
+        assert [r["pendingId"] for r in event["reminders"]] == [pending_id]
+        assert event["reminders"][0]["subject"] == "Card details"
+        # Bob's stream stays quiet: the next thing it sees is his own mail, not the reminder.
+        await send(http, alice, to=bob.address, subject="For Bob")
+        assert (await bobs.next_event())["subject"] == "For Bob"
+    check = await http.post(f"{V1}/agent-messages/check", headers=alice.headers)
+    assert check.json()["reminders"] == []  # the stream claimed it
+
+
+async def test_wait_wakes_when_a_reminder_falls_due(
+    client: httpx.AsyncClient, ctx: AppContext, alice: Agent
+) -> None:
+    pending_id = await held_and_due(client, ctx, alice, hours=22.5)
+    answers: list[httpx.Response] = []
+
+    async def wait() -> None:
+        params = {"timeout": 60}
+        answers.append(await client.get(f"{V1}/mail/wait", params=params, headers=alice.headers))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(wait)
+        await until(lambda: ctx.events.subscriber_count(alice.id) == 1)
+        assert await reminder_sweeper.announce_due(ctx) == 1
+    answer = answers[0].json()
+    assert (answer["arrived"], answer["eventType"]) == (True, "reminder")
+    (reminder,) = answer["reminders"]
+    assert (reminder["pendingId"], reminder["label"]) == (
+        pending_id,
+        "final follow-up before a 3-day pause",
+    )

@@ -1,5 +1,5 @@
-"""``agentpost queue list|retry|requeue`` against a data dir with queued, deferred and failed
-mail (made through the services and a scripted relay before the commands run)."""
+"""``agentpost queue list|retry|requeue|cancel`` against a data dir with queued, deferred and
+failed mail (made through the services and a scripted relay before the commands run)."""
 
 from __future__ import annotations
 
@@ -96,3 +96,28 @@ def test_retry_and_requeue(agentpost: Invoke, data_dir: Path) -> None:
     assert nothing == {"requeued": 0}
     refused = agentpost("queue", "retry")
     assert refused.exit_code != 0 and "name the delivery ids" in refused.stderr
+
+
+def test_cancel_fails_waiting_rows_and_unblocks_deleting_the_agent(
+    agentpost: Invoke, data_dir: Path
+) -> None:
+    """An agent with mail still in the queue cannot be deleted (its rows would vanish);
+    ``queue cancel`` stops that mail explicitly, leaves failed rows alone, and then the
+    deletion goes through."""
+    fill_queue(data_dir)
+    refused = agentpost("agent", "delete", "bob", "--yes")
+    assert refused.exit_code != 0 and "queue cancel --agent bob --all" in refused.stderr
+    cancelled = agentpost("queue", "cancel", "--agent", "bob", "--all", "--json").json()
+    assert cancelled == {"cancelled": 1}
+    (row,) = agentpost("queue", "list", "--agent", "bob", "--json").json()["deliveries"]
+    assert row["status"] == "failed" and "cancelled by the owner" in row["lastError"]
+    # Only queued and deferred rows are cancelled: alice's failed row stays as it was.
+    assert agentpost("queue", "cancel", "--agent", "alice", "--all").exit_code == 0
+    alices = agentpost("queue", "list", "--agent", "alice", "--json").json()["deliveries"]
+    assert {(d["recipient"], d["status"]) for d in alices} == {
+        ("gone@example.com", "failed"),
+        ("slow@example.com", "failed"),
+    }
+    gone = next(d for d in alices if d["recipient"] == "gone@example.com")
+    assert "gone" in gone["lastError"]
+    assert agentpost("agent", "delete", "bob", "--yes").exit_code == 0

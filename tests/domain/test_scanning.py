@@ -31,15 +31,71 @@ def _label(name: str) -> list[tuple[int, bool, int]]:
 
 def test_evaluation_set_thresholds() -> None:
     """No ham reaches Spam or raises a phishing or injection alarm; every phishing and
-    injection sample is detected; at least three quarters of spam and phishing go to Spam."""
+    injection sample is detected; at least 24 of the 31 spam and phishing samples go to Spam
+    (bench/README.md lists the misses)."""
     ham, spam, phishing, injection = (_label(n) for n in ("ham", "spam", "phishing", "injection"))
-    assert len(ham) >= 15 and len(spam) >= 10 and len(phishing) >= 10 and len(injection) >= 10
+    assert len(ham) >= 29 and len(spam) >= 18 and len(phishing) >= 13 and len(injection) >= 10
     assert [s for s, _, _ in ham if s >= 40] == []
     assert [f for _, f, i in ham if f or i] == []
     assert all(flagged for _, flagged, _ in phishing)
     assert all(inj > 0 for _, _, inj in injection)
     caught = sum(score >= 40 for score, _, _ in spam + phishing)
-    assert caught / len(spam + phishing) >= 0.75
+    assert caught / len(spam + phishing) >= 0.77
+
+
+PITCH = (
+    "Subject: Cheap meds today\r\nFrom: Deals <deals@pills.example>\r\n"
+    "Message-ID: <1@pills.example>\r\n{headers}\r\n"
+    "Viagra and Cialis from our online pharmacy. Buy now: http://pills.example/shop\r\n"
+)
+PASS = "Authentication-Results: mx.example; spf=pass; dkim=pass; dmarc=pass\r\n"
+
+
+def _rules(raw: bytes) -> set[str]:
+    return {m.rule_id for m in scan(scan_input(raw, parse_message(raw))).matches}
+
+
+@pytest.mark.parametrize(
+    ("headers", "pitch"),
+    [
+        ("", True),  # unauthenticated stranger
+        (PASS, False),  # the sender proved its domain
+        ("In-Reply-To: <thread@shop.example>\r\n", False),  # answering a conversation
+        ("References: <thread@shop.example>\r\n", False),
+    ],
+)
+def test_a_cold_pitch_needs_a_stranger(headers: str, pitch: bool) -> None:
+    found = _rules(PITCH.format(headers=headers).encode())
+    assert "cs_pharmacy_spam" in found
+    assert ("cs_cold_pitch" in found) is pitch
+
+
+def test_a_cold_pitch_needs_a_category_and_a_call_to_action() -> None:
+    no_call = PITCH.format(headers="").replace("Buy now", "Prices").encode()
+    assert "cs_cold_pitch" not in _rules(no_call)
+    plain = b"Subject: Lunch\r\nMessage-ID: <2@x.example>\r\n\r\nClick here for the menu.\r\n"
+    assert "cs_cold_pitch" not in _rules(plain)
+
+
+def _with_attachment(sender: str, text: str, filename: str, headers: str = "") -> bytes:
+    return (
+        f"From: {sender}\r\nSubject: Shipment notice\r\nMessage-ID: <3@x.example>\r\n{headers}"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n'
+        f"--B\r\nContent-Type: text/plain\r\n\r\n{text}\r\n"
+        "--B\r\nContent-Type: application/octet-stream\r\n"
+        f'Content-Disposition: attachment; filename="{filename}"\r\n\r\nx\r\n--B--\r\n'
+    ).encode()
+
+
+def test_an_html_attachment_lure() -> None:
+    spoof = "FedEx <notice@parcel-desk.example>"
+    assert "ph_html_attachment_lure" in _rules(_with_attachment(spoof, "Hi.", "label.htm"))
+    assert "ph_html_attachment_lure" not in _rules(_with_attachment(spoof, "Hi.", "label.pdf"))
+    asks = "Please open the attached form to confirm your address."
+    stranger = "Desk <desk@parcel-desk.example>"
+    assert "ph_html_attachment_lure" in _rules(_with_attachment(stranger, asks, "form.html"))
+    verified = _with_attachment(stranger, asks, "form.html", PASS)
+    assert "ph_html_attachment_lure" not in _rules(verified)
 
 
 def test_sanitizer_removes_invisible_unicode_and_marks_injection() -> None:

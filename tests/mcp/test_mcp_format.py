@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentpost.client import Digest, Folder, Message, MessagePage, SendResult, Summary
+from agentpost.client.models import Security
 from agentpost.mcp import format as fmt
 from agentpost.mcp.html_text import html_to_text
 
@@ -237,6 +238,18 @@ def test_batch_read_cuts_each_body_and_fences_it() -> None:
     assert text.startswith("2 of 3 messages")
     assert text.count(fmt.FENCE_OPEN) == 2
     assert "x" * 500 + " […]" in text and "x" * 501 not in text
+
+
+def test_batch_read_shows_each_messages_trust_lines_like_read_email() -> None:
+    """A spam verdict must not vanish because the agent read in a batch."""
+    flagged = Security(spam_score=55, is_spam=True, verdict="spam", automated=["bounce"])
+    spam = message(uid=1, text="win", security=flagged)
+    text = fmt.batch_read([spam, message(uid=2, text="hi")], 2)
+    first, second = text.split("\n\n---\n\n")
+    assert "[SPAM] spam score 55" in first and "[AUTOMATED] bounce" in first
+    assert first.index("--- Trust ---") < first.index(fmt.FENCE_OPEN)
+    assert "--- Trust ---" not in second
+    assert fmt.read_message(spam).count("[SPAM] spam score 55") == 1
 
 
 def test_folders_are_listed_with_counts() -> None:

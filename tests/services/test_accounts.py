@@ -17,9 +17,10 @@ from agentpost.errors import (
     InvalidInput,
     Unauthenticated,
 )
-from agentpost.services import accounts, mailbox
+from agentpost.services import accounts, lifecycle, mailbox, queue
 from agentpost.services.accounts import PrincipalKind
 from agentpost.services.context import AppContext, build_context
+from agentpost.services.queue import QueueSelection
 
 from .support import admin, agent, fresh, send, table_counts
 
@@ -148,7 +149,7 @@ async def test_owner_cannot_use_an_agent_key_hash_or_see_other_owners(
     with pytest.raises(AgentNotFound):
         await accounts.get_agent(any_ctx, owner_b, bot_a.id)
     with pytest.raises(AgentNotFound):
-        await accounts.delete_agent(any_ctx, owner_b, "bot-a")
+        await lifecycle.delete_agent(any_ctx, owner_b, "bot-a")
     with pytest.raises(Forbidden):
         await accounts.create_owner(any_ctx, owner_a, name="C")
     assert (await accounts.get_agent(any_ctx, root, bot_a.id)).name == "bot-a"
@@ -198,7 +199,9 @@ async def test_delete_agent_purges_its_mail_and_keeps_shared_copies(any_ctx: App
     await send(any_ctx, bob, "alice@localhost", "to alice", text="for alice")
     before = await table_counts(any_ctx)
 
-    deleted = await accounts.delete_agent(any_ctx, principal, "ALICE")
+    # The external send is still queued; deletion would refuse it (delivery_pending).
+    await queue.cancel(any_ctx, principal, QueueSelection(agent="alice", everything=True))
+    deleted, _report = await lifecycle.delete_agent(any_ctx, principal, "ALICE")
     assert deleted.id == alice.id
 
     after = await table_counts(any_ctx)

@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from agentpost.errors import AgentNotFound, DeletionReportNotFound, InvalidInput
-from agentpost.services import accounts, lifecycle
+from agentpost.errors import AgentNotFound, DeletionReportNotFound, DeliveryPending, InvalidInput
+from agentpost.services import accounts, lifecycle, queue
 from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
+from agentpost.services.queue import QueueSelection
 from agentpost.storage.tables import agents
 
 from .support import admin, agent, send, table_counts
@@ -36,6 +37,14 @@ async def test_delete_archives_the_mailbox_with_a_report(any_ctx: AppContext) ->
     await send(any_ctx, alice, "bob@localhost", "one")
     await send(any_ctx, alice, "bob@localhost", "two")
     await send(any_ctx, bob, ["alice@localhost", "x@example.com"], "back")
+    # x@example.com is still queued: deleting bob would cancel it, so it is refused whole.
+    with pytest.raises(DeliveryPending) as refused:
+        await lifecycle.delete_agent(any_ctx, principal, "bob")
+    assert "agentpost queue cancel --agent bob --all" in refused.value.message
+    assert await accounts.find_agent(any_ctx, principal, "bob")
+    assert await lifecycle.list_reports(any_ctx, principal) == []
+    everything = QueueSelection(agent="bob", everything=True)
+    assert await queue.cancel(any_ctx, principal, everything) == 1
     removed, report = await lifecycle.delete_agent(
         any_ctx, principal, "bob", reason="project over", deleted_by="test"
     )
@@ -78,20 +87,32 @@ async def test_cleanup_spares_persistent_agents_and_dry_run_deletes_nothing(
     idle = await agent(ctx, "idle")
     busy = await agent(ctx, "busy")
     kept = await agent(ctx, "kept")
-    for record in (first, idle, kept):
+    sender = await agent(ctx, "sender")  # idle, but its mail is still being delivered
+    await send(ctx, sender, "x@example.com", "queued")
+    for record in (first, idle, kept, sender):
         await _idle(ctx, record.id, 48)
     await lifecycle.set_persistent(ctx, principal, kept.id, True)
     found = await lifecycle.list_inactive(ctx, principal, 24)
-    assert [a.name for a in found] == ["idle"]
+    assert sorted(a.name for a in found) == ["idle", "sender"]
     dry = await lifecycle.cleanup(ctx, principal, 24, dry_run=True)
-    assert dry.dry_run and [a.name for a in dry.agents] == ["idle"]
+    assert dry.dry_run and sorted(a.name for a in dry.agents) == ["idle", "sender"]
     assert await accounts.find_agent(ctx, principal, "idle")
     done = await lifecycle.cleanup(ctx, principal, 24, dry_run=False)
     assert [a.name for a in done.agents] == ["idle"]
     names = {a.name for a in await accounts.list_agents(ctx, principal)}
-    assert names == {"first", "busy", "kept"}
+    assert names == {"first", "busy", "kept", "sender"}
     (report,) = await lifecycle.list_reports(ctx, principal)
     assert report.agent_name == "idle" and report.reason == "inactive for more than 24 hours"
     assert busy.persistent is False
     with pytest.raises(InvalidInput):
         await lifecycle.list_inactive(ctx, principal, 0)
+
+
+async def test_the_service_layer_has_one_way_to_delete_an_agent(ctx: AppContext) -> None:
+    """No bare hard delete beside lifecycle.delete_agent: every caller gets the archive, the
+    report and the in-flight delivery check."""
+    assert not hasattr(accounts, "delete_agent")
+    principal = await admin(ctx)
+    await agent(ctx, "temp")
+    _, report = await lifecycle.delete_agent(ctx, principal, "temp")
+    assert report.agent_name == "temp"

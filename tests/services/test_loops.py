@@ -4,16 +4,21 @@ other counterparties and first messages alone."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select, update
 
 from agentpost.errors import ReplyLoop
 from agentpost.services import loops
+from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
 from agentpost.services.outbox import SendRequest, submit_message
-from agentpost.storage.records import AgentRecord
+from agentpost.storage.records import AgentRecord, utc
+from agentpost.storage.repositories import scanning as scan_repo
 from agentpost.storage.tables import owners
 from agentpost.storage.tables.audit import audit_log
+from agentpost.storage.tables.scanning import reply_log
 
 from .support import agent, table_counts
 
@@ -78,3 +83,39 @@ def test_stamp_adds_loop_headers_only_when_missing() -> None:
     assert b"X-Auto-Response-Suppress: All\r\n" in stamped and stamped.endswith(raw)
     own = b"Auto-Submitted: auto-replied\r\nX-Auto-Response-Suppress: OOF\r\n" + raw
     assert loops.stamp(own) == own
+
+
+async def test_old_reply_log_rows_are_pruned_but_first_contact_is_remembered(
+    any_ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows older than the window count for nothing and are pruned (here on every send);
+    each counterparty's newest row stays, so a past correspondent is no first contact.
+    Rows inside the window and other agents' rows are left alone."""
+    monkeypatch.setattr(loops, "PRUNE_EVERY", 1)
+    alice = await agent(any_ctx, "alice")
+    bob = await agent(any_ctx, "bob")
+    old = now_utc() - timedelta(seconds=any_ctx.settings.reply_loop_window_seconds + 60)
+    recent = now_utc() - timedelta(seconds=60)
+    async with any_ctx.db.write() as conn:
+        for minutes in (3, 2, 1):
+            moment = old - timedelta(minutes=minutes)
+            await scan_repo.log_sends(conn, alice.id, ["bot@example.com"], "<t>", True, moment)
+        await scan_repo.log_sends(conn, alice.id, ["ann@example.com"], "<u>", False, old)
+        await scan_repo.log_sends(conn, alice.id, ["ann@example.com"], "<u>", True, recent)
+        await scan_repo.log_sends(conn, bob.id, ["bot@example.com"], "<t>", True, old)
+
+    await submit_message(any_ctx, alice, SendRequest(to="new@example.com", subject="Hi"))
+
+    async with any_ctx.db.read() as conn:
+        result = await conn.execute(
+            select(reply_log.c.agent_id, reply_log.c.counterparty, reply_log.c.sent_at)
+        )
+        left = sorted((r[0] == alice.id, r[1], utc(r[2]) > old) for r in result)
+        assert await scan_repo.has_written_to(conn, alice.id, "bot@example.com")
+        assert await scan_repo.has_written_to(conn, alice.id, "ann@example.com")
+    assert left == [
+        (False, "bot@example.com", False),  # bob's row: not alice's to prune
+        (True, "ann@example.com", True),  # inside the window
+        (True, "bot@example.com", False),  # the newest of three old rows
+        (True, "new@example.com", True),  # this send
+    ]

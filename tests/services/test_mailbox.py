@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from agentpost.errors import FolderExists, FolderNotFound, InvalidInput, MessageNotFound
-from agentpost.services import mailbox
+from agentpost.errors import (
+    DeliveryPending,
+    FolderExists,
+    FolderNotFound,
+    InvalidInput,
+    MessageNotFound,
+)
+from agentpost.services import mailbox, queue
 from agentpost.services.context import AppContext
+from agentpost.services.queue import QueueSelection
 from agentpost.storage.records import AgentRecord
 
-from .support import agent, fresh, send, table_counts
+from .support import admin, agent, fresh, send, table_counts
 
 pytestmark = pytest.mark.anyio
 
@@ -149,6 +156,37 @@ async def test_delete_moves_to_trash_then_expunges_and_frees_quota(any_ctx: AppC
     await mailbox.delete_messages(any_ctx, alice, [1], folder="Trash")
     assert (await table_counts(any_ctx))["message_blobs"] == before["message_blobs"] - 1
     assert (await fresh(any_ctx, alice)).used_bytes == used - size  # her two other Sent copies
+
+
+async def test_expunging_a_sent_copy_in_delivery_is_refused_until_cancelled(
+    any_ctx: AppContext,
+) -> None:
+    """A Sent copy whose external delivery is still queued may go to Trash, but removing it
+    for good would cascade its delivery rows away: 409 delivery_pending, nothing removed (the
+    whole batch), until the owner cancels the delivery explicitly."""
+    alice = await agent(any_ctx, "alice")
+    await agent(any_ctx, "bob")
+    await send(any_ctx, alice, "carol@example.com", "on its way")
+    await send(any_ctx, alice, "bob@localhost", "local only")
+    assert await mailbox.delete_messages(any_ctx, alice, [1, 2], folder="Sent") == [1, 2]
+    before = await table_counts(any_ctx)
+
+    with pytest.raises(DeliveryPending) as refused:
+        await mailbox.delete_messages(any_ctx, alice, [1, 2], folder="Trash")
+    assert refused.value.code == "delivery_pending" and refused.value.status == 409
+    assert "UID 1:" in refused.value.message and "agentpost queue cancel" in refused.value.message
+    assert await table_counts(any_ctx) == before
+    assert await _uids(any_ctx, alice, "Trash") == [1, 2]
+
+    # The local-only copy has nothing in flight: it goes on its own.
+    assert await mailbox.delete_messages(any_ctx, alice, [2], folder="Trash") == [2]
+    cancelled = await queue.cancel(
+        any_ctx, await admin(any_ctx), QueueSelection(agent="alice", everything=True)
+    )
+    assert cancelled == 1
+    assert await mailbox.delete_messages(any_ctx, alice, [1], folder="Trash") == [1]
+    assert await _uids(any_ctx, alice, "Trash") == []
+    assert (await table_counts(any_ctx))["deliveries"] == before["deliveries"] - 2
 
 
 async def test_folder_create_alias_and_duplicates(any_ctx: AppContext) -> None:

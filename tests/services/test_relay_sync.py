@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from sqlalchemy import select, update
 
 from agentpost.config import Settings
-from agentpost.errors import RelayCheckFailed
+from agentpost.errors import MailboxFull, RelayCheckFailed
 from agentpost.relay.imap import open_session
-from agentpost.services import accounts, mailbox, relay
+from agentpost.services import accounts, mailbox, relay, relay_search, smtp_configs
 from agentpost.services.context import AppContext, build_context
 from agentpost.services.outbox import SendRequest, submit_message
 from agentpost.services.relay_poller import RelayPoller, sync_account
 from agentpost.services.vault_rotation import rotate_vault
 from agentpost.storage.repositories import accounts as account_repo
 from agentpost.storage.repositories import relay as relay_repo
+from agentpost.storage.repositories import smtp_configs as smtp_repo
+from agentpost.storage.tables import agents
+from agentpost.storage.tables.audit import audit_log
+from agentpost.storage.tables.relay import relay_imports
 from agentpost.testing.dovecot import Dovecot, dovecot_available
 from agentpost.testing.relay import (
     RELAY_EMAIL,
@@ -279,3 +285,111 @@ async def test_vault_rotation_reseals_the_relay_password(
     assert account.imap_password.startswith(report.new_key_id + ":")
     assert relay.imap_endpoint(ctx, account).password == RELAY_PASSWORD
     await _sync(ctx, account.id)  # and the watcher can still log in
+
+
+async def test_deleting_the_relays_smtp_configuration_disconnects_only_its_smtp_side(
+    any_ctx: AppContext, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    """The relay's smtp_config_id is a real foreign key: deleting the configuration sets it to
+    NULL (never a dangling id), the IMAP side keeps importing, and setting the relay up again
+    makes a fresh SMTP configuration."""
+    principal = await admin(any_ctx)
+    result = await relay.setup_relay(any_ctx, principal, relay_setup(dovecot, peer))
+    old_config = result.account.smtp_config_id
+    assert old_config is not None
+    await smtp_configs.delete_config(any_ctx, principal, old_config)
+    async with any_ctx.db.read() as conn:
+        account = await relay_repo.account_by_id(conn, result.account.id)
+        assert await smtp_repo.get_config(conn, old_config) is None
+    assert account is not None and account.smtp_config_id is None
+    after = message("owner@relay.test", "after", "<after@example.org>")
+    dovecot.append(RELAY_EMAIL, RELAY_PASSWORD, after)
+    await _sync(any_ctx, account.id)
+    assert await _inbox(any_ctx, "secretary") == [after]
+    again = await relay.setup_relay(any_ctx, principal, relay_setup(dovecot, peer))
+    assert again.account.id == account.id
+    assert again.account.smtp_config_id not in (None, old_config)
+
+
+async def _imports(ctx: AppContext) -> dict[int, str]:
+    async with ctx.db.read() as conn:
+        result = await conn.execute(select(relay_imports.c.uid, relay_imports.c.route))
+        return {int(r[0]): str(r[1]) for r in result}
+
+
+async def _fill(ctx: AppContext, name: str, used: int) -> None:
+    async with ctx.db.write() as conn:
+        await conn.execute(update(agents).where(agents.c.name == name).values(used_bytes=used))
+
+
+async def test_a_full_mailbox_holds_relay_mail_and_a_later_sync_imports_it(
+    any_ctx: AppContext, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    """The SMTP inbound quota rule applies to relay imports: mail for a full mailbox is held
+    (recorded and audited, never dropped), other agents' mail is not blocked behind it, and
+    once there is room the next sync imports it byte for byte."""
+    quota = 50_000
+    any_ctx.settings = any_ctx.settings.model_copy(update={"mailbox_quota_bytes": quota})
+    await agent(any_ctx, "alice")
+    result = await relay.setup_relay(any_ctx, await admin(any_ctx), relay_setup(dovecot, peer))
+    await _fill(any_ctx, "secretary", quota)
+    for_secretary = message("owner@relay.test", "unroutable", "<h1@example.org>")
+    for_alice = message("Owner <owner+alice@relay.test>", "for alice", "<h2@example.org>")
+    dovecot.append(RELAY_EMAIL, RELAY_PASSWORD, for_secretary)
+    dovecot.append(RELAY_EMAIL, RELAY_PASSWORD, for_alice)
+
+    await _sync(any_ctx, result.account.id)
+    assert await _inbox(any_ctx, "alice") == [for_alice]
+    assert await _inbox(any_ctx, "secretary") == []
+    held = await _imports(any_ctx)
+    assert sorted(held.values()) == ["held", "subaddress"]
+    async with any_ctx.db.read() as conn:
+        audited = (
+            await conn.execute(
+                select(audit_log.c.status, audit_log.c.error, audit_log.c.detail).where(
+                    audit_log.c.operation == "relay.held"
+                )
+            )
+        ).all()
+    assert [(a[0], a[1], json.loads(a[2])["messageId"]) for a in audited] == [
+        ("refused", "mailbox_full", "<h1@example.org>")
+    ]
+
+    await _sync(any_ctx, result.account.id)  # still full: still held, nothing stored
+    assert await _imports(any_ctx) == held and await _inbox(any_ctx, "secretary") == []
+
+    await _fill(any_ctx, "secretary", 0)
+    await _sync(any_ctx, result.account.id)
+    assert await _inbox(any_ctx, "secretary") == [for_secretary]
+    assert sorted((await _imports(any_ctx)).values()) == ["default", "subaddress"]
+    async with any_ctx.db.read() as conn:
+        account = await relay_repo.account_by_id(conn, result.account.id)
+    assert account is not None and account.imported_count == 2
+
+
+async def test_importing_a_held_message_by_hand_obeys_the_quota_and_settles_it(
+    any_ctx: AppContext, dovecot: Dovecot, peer: SmtpPeer
+) -> None:
+    """import_relay_email on a held message: 507 mailbox_full while there is no room (the
+    message stays held); with room it is stored once, and the poller leaves it alone after."""
+    quota = 50_000
+    any_ctx.settings = any_ctx.settings.model_copy(update={"mailbox_quota_bytes": quota})
+    result = await relay.setup_relay(any_ctx, await admin(any_ctx), relay_setup(dovecot, peer))
+    assert result.agent is not None
+    await _fill(any_ctx, "secretary", quota)
+    held = message("owner@relay.test", "unroutable", "<h3@example.org>")
+    dovecot.append(RELAY_EMAIL, RELAY_PASSWORD, held)
+    await _sync(any_ctx, result.account.id)
+    ((uid, route),) = (await _imports(any_ctx)).items()
+    assert route == "held"
+    with pytest.raises(MailboxFull) as full:
+        await relay_search.import_relay(any_ctx, result.agent, uid)
+    assert full.value.status == 507 and full.value.code == "mailbox_full"
+    assert await _imports(any_ctx) == {uid: "held"}
+
+    await _fill(any_ctx, "secretary", 0)
+    imported = await relay_search.import_relay(any_ctx, result.agent, uid)
+    assert not imported.already
+    assert await _imports(any_ctx) == {uid: "manual"}
+    await _sync(any_ctx, result.account.id)
+    assert await _inbox(any_ctx, "secretary") == [held]  # once, not again by the poller

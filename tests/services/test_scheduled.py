@@ -13,7 +13,7 @@ from sqlalchemy import select
 from agentpost.config import Settings
 from agentpost.domain.schedule import display
 from agentpost.errors import Conflict, InvalidInput, ScheduledNotFound
-from agentpost.services import accounts, mailbox, scheduled, scheduler, signatures
+from agentpost.services import accounts, lifecycle, mailbox, scheduled, scheduler, signatures
 from agentpost.services.context import AppContext, build_context
 from agentpost.services.scheduled import ScheduleInput
 from agentpost.services.scheduler import LEASE, Scheduler, run_due
@@ -175,7 +175,7 @@ async def test_a_refused_send_fails_with_its_reason_and_an_audit_row(any_ctx: Ap
     made = await scheduled.create_scheduled(
         any_ctx, alice, ScheduleInput(to=bob.address, subject="Gone", send_at="in 1 minute")
     )
-    await accounts.delete_agent(any_ctx, await admin(any_ctx), "bob")
+    await lifecycle.delete_agent(any_ctx, await admin(any_ctx), "bob")
     assert await run_due(any_ctx, now=later(minutes=2)) == 1
     failed = await scheduled.get_scheduled(any_ctx, alice, made.id)
     assert failed.status == "failed"

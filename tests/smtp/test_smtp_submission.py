@@ -7,7 +7,7 @@ import smtplib
 import pytest
 from anyio import to_thread
 
-from agentpost.services import accounts, mailbox
+from agentpost.services import accounts, lifecycle, mailbox
 from agentpost.services.context import AppContext
 from agentpost.smtp import SmtpServer
 from agentpost.testing.factories import admin_principal
@@ -208,7 +208,7 @@ async def test_unknown_local_recipient_never_half_sends(
         assert code_and_text(refused).startswith("550 5.1.1")
         assert (await to_thread.run_sync(client.rcpt, bob.address))[0] == 250
         assert (await to_thread.run_sync(client.rcpt, carol.address))[0] == 250
-        await accounts.delete_agent(ctx, await admin_principal(ctx), "carol")
+        await lifecycle.delete_agent(ctx, await admin_principal(ctx), "carol")
         reply = await to_thread.run_sync(client.data, message(sender=alice.address))
     finally:
         await to_thread.run_sync(client.quit)

@@ -472,3 +472,4 @@ class WaitPublic(ApiModel):
     from_: str | None = Field(default=None, alias="from")
     message_id: str | None = None
     task: dict[str, Any] | None = None  # eventType "task": the task event's fields
+    reminders: list[dict[str, Any]] | None = None  # eventType "reminder": the claimed reminders

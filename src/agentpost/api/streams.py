@@ -1,4 +1,5 @@
-"""Long-lived HTTP answers: the per-agent SSE stream and the long poll for new mail.
+"""Long-lived HTTP answers: the per-agent SSE stream and the long poll for new mail (and
+task events and held-mail reminders).
 
 Both subscribe to the in-process event bus for one agent. Each kind is capped per agent
 (``StreamSlots``) so one key cannot hold unbounded connections; a slot is released however
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -19,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from agentpost.errors import RateLimited
 from agentpost.services.events import Event, EventBus
+from agentpost.services.reminder_sweeper import REMINDER_DUE
 
 MAX_STREAMS_PER_AGENT = 5
 MAX_WAITS_PER_AGENT = 5
@@ -26,6 +28,9 @@ PING_SECONDS = 15.0
 NEW_MAIL = "new"
 # Task events (task.assigned, task.completed, …) wake a waiting agent too (services/tasks.py).
 TASK_EVENT_PREFIX = "task."
+# The reminder sweep announces due held-mail reminders; the listener claims them
+# (services/reminder_sweeper.py), so each reaches the agent once however many listen.
+ReminderClaim = Callable[[], Awaitable[Event | None]]
 
 
 class StreamSlots:
@@ -81,18 +86,24 @@ def sse_frame(payload: dict[str, Any]) -> str:
     return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
-async def event_frames(bus: EventBus, agent_id: str, ping_seconds: float) -> AsyncIterator[str]:
+async def event_frames(
+    bus: EventBus, agent_id: str, ping_seconds: float, reminders: ReminderClaim
+) -> AsyncIterator[str]:
     """``connected`` first (sent once subscribed, so nothing after it is missed), then every
-    event of the agent, with a ``: ping`` comment whenever the stream has been quiet."""
+    event of the agent, with a ``: ping`` comment whenever the stream has been quiet. A
+    reminder announcement becomes a ``reminder`` event if this stream wins the claim."""
     async with bus.subscribe(agent_id) as queue:
         yield sse_frame({"type": "connected", "agentId": agent_id})
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), ping_seconds)
+                event: Event | None = await asyncio.wait_for(queue.get(), ping_seconds)
             except TimeoutError:
                 yield ": ping\n\n"
                 continue
-            yield sse_frame(event.payload())
+            if event is not None and event.type == REMINDER_DUE:
+                event = await reminders()
+            if event is not None:
+                yield sse_frame(event.payload())
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -100,17 +111,22 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def _next_new_mail(queue: asyncio.Queue[Event]) -> Event:
+async def _next_new_mail(queue: asyncio.Queue[Event], reminders: ReminderClaim) -> Event:
     while True:
         event = await queue.get()
         if event.type == NEW_MAIL or event.type.startswith(TASK_EVENT_PREFIX):
             return event
+        if event.type == REMINDER_DUE:
+            claimed = await reminders()
+            if claimed is not None:
+                return claimed
 
 
 async def wait_new_mail(
-    bus: EventBus, agent_id: str, timeout: float, receive: Receive
+    bus: EventBus, agent_id: str, timeout: float, receive: Receive, reminders: ReminderClaim
 ) -> Event | None:
-    """The next new-mail or task event for the agent, or None on timeout or disconnect."""
+    """The next new-mail, task or (claimed) reminder event for the agent, or None on timeout
+    or disconnect."""
     found: Event | None = None
     async with bus.subscribe(agent_id) as queue, anyio.create_task_group() as group:
 
@@ -120,6 +136,6 @@ async def wait_new_mail(
 
         group.start_soon(watch_disconnect)
         with anyio.move_on_after(timeout):
-            found = await _next_new_mail(queue)
+            found = await _next_new_mail(queue, reminders)
         group.cancel_scope.cancel()
     return found

@@ -2,7 +2,8 @@
 
 ``list`` shows external recipients with their status, attempts, last reply and next attempt;
 ``retry`` makes waiting rows (queued, deferred) due now; ``requeue`` sends failed rows again
-with a fresh deadline. Running workers are woken, in other processes too on PostgreSQL.
+with a fresh deadline; ``cancel`` stops waiting rows for good (they fail, never sent). Running
+workers are woken, in other processes too on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -83,6 +84,11 @@ async def _retry(settings: Settings, sel: QueueSelection) -> int:
         return await queue.retry_now(ctx, admin, sel)
 
 
+async def _cancel(settings: Settings, sel: QueueSelection) -> int:
+    async with admin_session(settings) as (ctx, admin):
+        return await queue.cancel(ctx, admin, sel)
+
+
 async def _requeue(settings: Settings, sel: QueueSelection) -> int:
     async with admin_session(settings) as (ctx, admin):
         return await queue.requeue(ctx, admin, sel)
@@ -160,3 +166,21 @@ def requeue_command(
         print_json({"requeued": changed})
         return
     out_console().print(f"{changed} failed delivery row(s) are queued again.")
+
+
+@app.command("cancel")
+def cancel_command(
+    ids: IdsArgument = None,
+    agent: AgentOption = None,
+    everything: AllOption = False,
+    json_output: JsonOption = False,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Stop queued and deferred rows for good: they are marked failed, never sent."""
+    settings = build_settings(data_dir=data_dir, database_url=database_url)
+    changed = run(_cancel(settings, _selection(ids, agent, everything)), settings)
+    if json_output:
+        print_json({"cancelled": changed})
+        return
+    out_console().print(f"{changed} delivery row(s) are cancelled.")

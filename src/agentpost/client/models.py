@@ -275,3 +275,4 @@ class WaitResult(Model):
     from_: str | None = Field(default=None, alias="from")
     message_id: str | None = None
     task: dict[str, Any] | None = None  # event_type "task": the task event's fields
+    reminders: list[dict[str, Any]] | None = None  # event_type "reminder": held-mail reminders

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from agentpost.client.base import DEFAULT_TIMEOUT, WAIT_GRACE, ClientBase, compact, segment
 from agentpost.client.models import Model, SendResult
+from agentpost.client.pending import PendingReminder
 
 
 class Tag(Model):
@@ -63,6 +64,10 @@ class UnreadMessage(Model):
 class UnreadSummary(Model):
     messages: list[UnreadMessage]
     total: int
+
+
+class MessageCheck(UnreadSummary):
+    reminders: list[PendingReminder] = []  # held-mail reminders that fell due, handed out once
 
 
 class Task(Model):
@@ -168,6 +173,12 @@ class WorkflowCalls(ClientBase):
     async def unread_messages(self, *, limit: int | None = None) -> UnreadSummary:
         data = await self._json("GET", "/agent-messages/unread", params={"limit": limit})
         return UnreadSummary.model_validate(data)
+
+    async def check_messages(self, *, limit: int | None = None) -> MessageCheck:
+        """POST /agent-messages/check: the unread summary plus the due reminders of held mail
+        (claimed: each comes once)."""
+        data = await self._json("POST", "/agent-messages/check", params={"limit": limit})
+        return MessageCheck.model_validate(data)
 
     # -- tasks ------------------------------------------------------------------------------
 

@@ -236,11 +236,12 @@ def batch_read(messages: Sequence[Message], requested: int) -> str:
     for message in messages:
         body = message_body(message)
         cut = body[:BATCH_PREVIEW_CHARS] + (" […]" if len(body) > BATCH_PREVIEW_CHARS else "")
-        blocks.append(
+        head = (
             f"[UID:{message.uid}] From: {address(message.from_)} | "
             f"Subject: {one_line(message.subject) or '(no subject)'} | Date: {iso(message.date)}"
-            f"\n{fenced(cut)}"
         )
+        # The same trust lines as read_email: a batch must not hide a spam or injection flag.
+        blocks.append("\n".join([head, *security_lines(message.security), fenced(cut)]))
     head = f"{len(messages)} of {requested} messages (first {BATCH_PREVIEW_CHARS} characters"
     head += " each; read_email shows a whole message):"
     return head + "\n\n" + "\n\n---\n\n".join(blocks)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.domain.addresses import AddressError, check_agent_name
 from agentpost.domain.folders import SPECIAL_FOLDERS
+from agentpost.domain.guard.approval_reply import RESERVED_NAMES
 from agentpost.errors import (
     AgentExists,
     AgentNotFound,
@@ -32,7 +33,6 @@ from agentpost.services.context import AppContext, new_key
 from agentpost.storage.records import AgentRecord, OwnerRecord
 from agentpost.storage.repositories import accounts as repo
 from agentpost.storage.repositories import folders as folder_repo
-from agentpost.storage.repositories import messages as message_repo
 
 MASTER_HASH_KEY = "master_key_hash"
 DOMAIN_KEY = "mail_domain"
@@ -214,6 +214,10 @@ async def create_agent(
         check_agent_name(name)
     except AddressError as exc:
         raise InvalidInput(str(exc), field="name") from exc
+    if name.lower() in RESERVED_NAMES:  # system addresses (approval replies: approval_mail.py)
+        raise InvalidInput(
+            f'"{name}" is reserved for AgentPost itself; pick another name', field="name"
+        )
     role = role or DEFAULT_ROLE
     if role not in ROLES:
         raise InvalidInput(f"role must be one of: {', '.join(ROLES)}", field="role")
@@ -324,14 +328,9 @@ async def update_metadata(
     return updated
 
 
-async def delete_agent(ctx: AppContext, principal: Principal, name: str) -> AgentRecord:
-    """Delete an agent with its mailbox, its folders and its messages."""
-    principal.require_admin_or_owner()
-    agent = await find_agent(ctx, principal, name)
-    async with ctx.db.write() as conn:
-        await message_repo.purge_agent(conn, ctx.db.dialect, agent.id)
-        await repo.delete_agent(conn, agent.id)
-    return agent
+# Deleting an agent lives in services/lifecycle.delete_agent only: it archives the mailbox,
+# writes a deletion report and refuses while mail is still being delivered. A bare hard delete
+# here would let a caller skip all three by accident.
 
 
 async def create_owner(

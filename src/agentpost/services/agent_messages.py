@@ -1,6 +1,10 @@
 """Agent-to-agent messages: send to another agent by name, and read unread mail labelled by
 whether it came from an agent on this server or from outside.
 
+``check_messages`` also hands out the follow-up reminders of the agent's held mail that fell
+due (services/pending.py claims each once), so an agent that only polls its mail still learns
+that its owner has not decided yet.
+
 A message to an agent is ordinary mail (it goes through the whole send path: permissions,
 guard, delivery-time rules), addressed by the target's name instead of its address, with the
 priority shown in the subject as the reference does (``[HIGH] `` / ``[URGENT] ``).
@@ -12,11 +16,12 @@ from dataclasses import dataclass
 
 from agentpost.domain.folders import INBOX
 from agentpost.errors import InvalidInput
-from agentpost.services import accounts, mailbox, outbox
+from agentpost.services import accounts, mailbox, outbox, pending
 from agentpost.services.accounts import Principal, PrincipalKind
 from agentpost.services.context import AppContext
 from agentpost.services.mailbox import SearchCriteria
 from agentpost.services.outbox import SendRequest, SendResult
+from agentpost.services.pending import ReminderNote
 from agentpost.storage.records import AgentRecord, MessageRecord
 from agentpost.storage.repositories import accounts as account_repo
 from agentpost.storage.search import TextCriteria
@@ -41,6 +46,14 @@ class UnreadMessage:
 class UnreadSummary:
     messages: list[UnreadMessage]
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCheck:
+    """What check_messages reports: the unread summary and the reminders handed out now."""
+
+    unread: UnreadSummary
+    reminders: list[ReminderNote]
 
 
 def prefixed_subject(subject: str, priority: str) -> str:
@@ -86,3 +99,13 @@ async def unread_messages(
     return UnreadSummary(
         [UnreadMessage(m, m.from_addr.lower() in local) for m in found], total=total
     )
+
+
+async def check_messages(
+    ctx: AppContext, agent: AgentRecord, *, limit: int = CHECK_LIMIT
+) -> MessageCheck:
+    """The unread summary plus the held-mail reminders due since they were last handed out
+    (claimed here: the next check, a stream or the pending tools will not repeat them)."""
+    unread = await unread_messages(ctx, agent, limit=limit)
+    reminders = await pending.claim_agent_reminders(ctx, agent.id)
+    return MessageCheck(unread, reminders)

@@ -9,7 +9,8 @@ itself cannot rule out, RFC 5321 §6.1: the reply to the final dot may be lost).
 
 Outcomes are data: a ``delivery_attempts`` row per recipient per attempt, an audit row per
 message and outcome (``send.delivered``/``send.deferred``/``send.failed``), and for a
-permanent failure a bounce notice (domain/dsn.py) in the sender's INBOX.
+permanent failure a bounce notice (domain/dsn.py) for the sender, placed like any other
+incoming copy (services/placement.py: INBOX unless the agent's rules say otherwise).
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.domain.dsn import BounceInput, Failure, build_bounce
-from agentpost.domain.folders import INBOX
-from agentpost.domain.mime import new_message_id
+from agentpost.domain.mime import ParsedMessage, new_message_id
 from agentpost.domain.transport import SmtpEndpoint
 from agentpost.errors import AgentPostError
-from agentpost.services import audit, smtp_configs
+from agentpost.services import audit, placement, smtp_configs
 from agentpost.services.accounts import now_utc
 from agentpost.services.audit import AuditEntry
 from agentpost.services.context import AppContext
@@ -261,7 +261,7 @@ async def _bounce(
     failed: list[RowResult],
     now: datetime,
 ) -> Event:
-    """Put a delivery status notification in the sender's INBOX; its event for after commit."""
+    """File a delivery status notification for the sender; its event for after commit."""
     row = failed[0].row
     raw = build_bounce(
         BounceInput(
@@ -276,8 +276,20 @@ async def _bounce(
         message_id=new_message_id(ctx.settings.domain),
         now=now,
     )
-    parsed = await asyncio.to_thread(parse_for_index, raw, received=now)
+    parsed, inspection = await asyncio.to_thread(_inspect_bounce, raw, now)
     blob_id = await message_repo.insert_blob(conn, raw)
-    spec = CopySpec(row.agent_id, INBOX, blob_id, len(raw), parsed, now, False, "in")
+    # Like every other copy put into a mailbox (services/placement.py): the agent's rules
+    # and sender reports decide the folder, flags and tags, and the scan row is stored so a
+    # read does not scan again.
+    place = await placement.place(ctx, conn, row.agent_id, parsed, inspection)
+    spec = CopySpec(row.agent_id, place.folder, blob_id, len(raw), parsed, now, place.seen, "in")
     (copy,) = await store_copies(conn, ctx.db.dialect, [spec])
+    await placement.after_store(ctx, conn, copy, place, inspection)
     return new_mail_event(copy, parsed.subject, parsed.from_addr.address, parsed.message_id)
+
+
+def _inspect_bounce(raw: bytes, now: datetime) -> tuple[ParsedMessage, placement.Inspection]:
+    """Parse and scan a bounce notice. It is built by this server (MAILER-DAEMON@<domain>),
+    so it is internal: scanned as external mail it would count as a forged local sender."""
+    parsed = parse_for_index(raw, received=now)
+    return parsed, placement.inspect(raw, parsed, internal=True)

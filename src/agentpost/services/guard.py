@@ -31,7 +31,7 @@ from agentpost.domain.guard.policy import (
 from agentpost.domain.guard.reminders import next_after
 from agentpost.domain.mime import ParsedMessage, iter_attachments
 from agentpost.errors import InvalidInput
-from agentpost.services import audit
+from agentpost.services import approval_notice, audit
 from agentpost.services.accounts import Principal, find_agent, now_utc
 from agentpost.services.audit import AuditEntry
 from agentpost.services.context import AppContext
@@ -148,6 +148,7 @@ async def hold(
     pending_id = str(uuid.uuid4())
     expires_at = now + timedelta(hours=ctx.settings.approval_ttl_hours)
     recipients = [a.address for a in envelope]
+    digest = content_hash(raw, recipients)
     await repo.insert_pending(
         conn,
         {
@@ -159,13 +160,25 @@ async def hold(
             "message_id": parsed.message_id,
             "subject": parsed.subject[:1000],
             "findings": [f.to_dict() for f in verdict.warnings],
-            "content_hash": content_hash(raw, recipients),
+            "content_hash": digest,
             "created_at": now,
             "expires_at": expires_at,
             "reminders_sent": 0,
         },
     )
-    await audit.record(ctx, conn, _held_entry(agent, pending_id, len(envelope), verdict))
+    # The owner's approval request by mail, in this same transaction (approval_notice.py).
+    notice = await approval_notice.notify_hold(
+        ctx,
+        conn,
+        agent,
+        (pending_id, digest, expires_at),
+        parsed,
+        recipients,
+        list(verdict.warnings),
+    )
+    entry = _held_entry(agent, pending_id, len(envelope), verdict)
+    entry.detail["ownerNotice"] = notice
+    await audit.record(ctx, conn, entry)
     remind_at = next_after(now, now, expires_at)
     return HeldMail(pending_id, verdict.warnings, expires_at, remind_at)
 

@@ -9,6 +9,9 @@ corresponded most. Owners see their own agents' reports; the admin sees all.
 Inactive means not persistent and no activity (any authenticated request) for ``hours``.
 Persistent agents — the first agent, those created persistent, those flagged with
 ``set_persistent`` — are never cleaned up, so a cleanup can never remove every agent.
+
+An agent whose outbound mail is still queued or retrying is not deleted (``delivery_pending``):
+its delivery rows would go with it. Cleanup skips such agents until their mail is done.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from agentpost.errors import AgentNotFound, DeletionReportNotFound, InvalidInput
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentpost.errors import AgentNotFound, DeletionReportNotFound, DeliveryPending, InvalidInput
 from agentpost.services import accounts
 from agentpost.services.accounts import Principal, PrincipalKind, now_utc
 from agentpost.services.audit import AuditEntry, record
 from agentpost.services.context import AppContext
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
+from agentpost.storage.repositories import delivery as delivery_repo
 from agentpost.storage.repositories import lifecycle as repo
 from agentpost.storage.repositories import messages as message_repo
 from agentpost.storage.repositories.lifecycle import ArchivedRecord, ReportRecord
@@ -74,6 +80,7 @@ async def delete_agent(
     by = (deleted_by or "").strip()[:40] or "api"
     agent = await _find(ctx, principal, name_or_id)
     async with ctx.db.write() as conn:
+        await _check_no_live_deliveries(conn, agent)
         summary = await repo.mailbox_summary(conn, agent)
         report = ReportRecord(
             id=str(uuid.uuid4()),
@@ -100,6 +107,20 @@ async def delete_agent(
         await record(ctx, conn, entry)
     ctx.last_activity.pop(agent.id, None)
     return agent, report
+
+
+async def _check_no_live_deliveries(conn: AsyncConnection, agent: AgentRecord) -> None:
+    """The agent's delivery rows go with it (ON DELETE CASCADE): refuse while any is still in
+    flight rather than cancel mail silently (the same rule as expunging a Sent copy,
+    services/mailbox.check_no_live_deliveries)."""
+    live = await delivery_repo.live_count_for_agent(conn, agent.id)
+    if live:
+        raise DeliveryPending(
+            f'agent "{agent.name}" still has {live} delivery row(s) queued, sending or '
+            "retrying; deleting it now would cancel that mail. Nothing was deleted. Wait until "
+            f"they are delivered or failed (agentpost queue list --agent {agent.name}), or "
+            f"cancel them explicitly (agentpost queue cancel --agent {agent.name} --all)"
+        )
 
 
 async def list_reports(ctx: AppContext, principal: Principal) -> list[ReportRecord]:
@@ -164,6 +185,8 @@ async def cleanup(
                 ctx, principal, agent.id, reason=reason, deleted_by="cleanup"
             )
         except AgentNotFound:  # deleted meanwhile by someone else
+            continue
+        except DeliveryPending:  # its mail is still on its way: a later cleanup takes it
             continue
         deleted.append(removed)
     return CleanupResult(deleted, False)

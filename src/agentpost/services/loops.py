@@ -5,7 +5,9 @@ logged per recipient (``reply_log``); a reply (a message with In-Reply-To) to a 
 that already got ``reply_loop_limit`` replies in the same thread within the window is refused
 with 429 ``reply_loop``, inside the send's transaction, so nothing is stored or queued. The
 owner is told once per thread and counterparty per window: an audit row ``loop.stopped``, an
-event for the agent's streams, and a mail to the owner's address when one is set.
+event for the agent's streams, and a mail to the owner's address when one is set. Rows older
+than the window are pruned now and then (each counterparty's newest row is kept: it tells
+first contact, services/trust.py).
 
 Mail submitted over SMTP arrives as the client built it; ``stamp`` adds the RFC 3834 headers
 that ``domain.mime.build_message`` puts on API-built mail when the client did not set them.
@@ -14,6 +16,7 @@ that ``domain.mime.build_message`` puts on API-built mail when the client did no
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,6 +35,7 @@ from agentpost.storage.repositories import scanning as scan_repo
 
 log = logging.getLogger(__name__)
 NOTIFIED = "!notified:"  # reply_log thread-key prefix marking "owner told" for a thread
+PRUNE_EVERY = 64  # sends per prune of the agent's reply_log, on average
 
 
 def stamp(raw: bytes) -> bytes:
@@ -80,6 +84,12 @@ async def check_and_log(
                     party=party,
                     thread=key,
                 )
+    # Rows older than the window no longer count against any budget; they only cost space.
+    # Prune the agent's own now and then (as services/permissions does with its send log),
+    # not on every send.
+    if secrets.randbelow(PRUNE_EVERY) == 0:
+        window = timedelta(seconds=ctx.settings.reply_loop_window_seconds)
+        await scan_repo.prune_reply_log(conn, agent.id, now - window)
     await scan_repo.log_sends(conn, agent.id, parties, key, is_reply, now)
 
 

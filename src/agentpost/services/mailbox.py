@@ -18,7 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.domain.folders import TRASH, FolderNameError, canonical_folder, check_folder_name
 from agentpost.domain.mime import AttachmentInfo, ParsedMessage, attachment_bytes, parse_message
-from agentpost.errors import FolderExists, FolderNotFound, InvalidInput, MessageNotFound
+from agentpost.errors import (
+    DeliveryPending,
+    FolderExists,
+    FolderNotFound,
+    InvalidInput,
+    MessageNotFound,
+)
 from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
 from agentpost.storage import search as fts
@@ -162,7 +168,9 @@ async def read_raw(ctx: AppContext, agent: AgentRecord, uid: int, folder: str = 
 async def read_many(
     ctx: AppContext, agent: AgentRecord, uids: list[int], folder: str = "INBOX"
 ) -> list[MessageView]:
-    """Several messages at once; UIDs that do not exist are left out."""
+    """Several messages at once; UIDs that do not exist are left out. Unsanitised: what an
+    agent reads goes through ``trust.read_many``, as a single read goes through
+    ``trust.read_message``."""
     uids = check_uids(uids)
     async with ctx.db.read() as conn:
         target = await _folder(conn, agent, folder)
@@ -242,6 +250,9 @@ async def delete_messages(
 
 
 async def expunge(conn: AsyncConnection, dialect: str, records: list[MessageRecord]) -> None:
+    """Remove messages for good. Refuses (nothing removed) while any still has a delivery in
+    flight: see ``check_no_live_deliveries``."""
+    await check_no_live_deliveries(conn, records)
     ids = [r.id for r in records]
     await fts.unindex_messages(conn, dialect, ids)
     await repo.delete_rows(conn, ids)
@@ -251,6 +262,29 @@ async def expunge(conn: AsyncConnection, dialect: str, records: list[MessageReco
         by_agent[record.agent_id] = by_agent.get(record.agent_id, 0) + record.size
     for agent_id, size in by_agent.items():
         await account_repo.add_used_bytes(conn, agent_id, -size)
+
+
+async def check_no_live_deliveries(conn: AsyncConnection, records: list[MessageRecord]) -> None:
+    """Refuse to remove a Sent copy whose deliveries are still queued, sending or retrying.
+
+    Delivery rows hang off the message row (ON DELETE CASCADE) and the worker reads the
+    message through it, so removing the row would silently cancel mail the agent believes
+    is on its way. Keeping the delivery alive without its row would need a second home for
+    its blob, subject and Message-ID; refusing is simpler and tells the caller the truth:
+    the delete can succeed as soon as delivery ends (delivered or failed), and an owner who
+    wants the mail stopped cancels it explicitly with ``agentpost queue cancel``.
+    """
+    live = await delivery_repo.live_message_rows(conn, [r.id for r in records])
+    if not live:
+        return
+    uids = sorted(r.uid for r in records if r.id in live)
+    shown = ", ".join(str(u) for u in uids[:20]) + (" …" if len(uids) > 20 else "")
+    raise DeliveryPending(
+        f"UID {shown}: still being delivered (queued, sending or retrying); removing it now "
+        "would cancel that delivery. Nothing was deleted. Try again once delivery has finished "
+        "(get the message's delivery status to follow it), or ask the owner to cancel the "
+        "delivery explicitly (agentpost queue cancel)"
+    )
 
 
 async def search_messages(

@@ -14,13 +14,19 @@ the next attempt to resolve them).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.domain.addresses import Address
 from agentpost.domain.guard import Finding
-from agentpost.domain.guard.reminders import Reminder, describe, last_due, next_after
+from agentpost.domain.guard.reminders import (
+    STEPS_HOURS,
+    Reminder,
+    describe,
+    last_due,
+    next_after,
+)
 from agentpost.domain.mime import ParsedMessage, parse_message
 from agentpost.errors import (
     AgentNotFound,
@@ -40,6 +46,7 @@ from agentpost.storage.repositories.guard import PendingRecord
 
 STATUSES = ("pending", "approved", "rejected", "expired")
 MAX_LIST = 100
+FIRST_REMINDER = timedelta(hours=STEPS_HOURS[0])  # nothing held more recently is due
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,19 +228,55 @@ async def claim_reminders(ctx: AppContext, principal: Principal) -> list[Reminde
     """The calling agent's follow-up reminders that fell due since it last asked (each is
     handed out once)."""
     agent = principal.require_agent()
-    now = now_utc()
-    notes: list[ReminderNote] = []
-    async with ctx.db.write() as conn:
-        records = await repo.list_pending(
-            conn, owner_id=None, agent_id=agent.id, status="pending", limit=MAX_LIST
+    return await claim_agent_reminders(ctx, agent.id)
+
+
+async def claim_agent_reminders(
+    ctx: AppContext, agent_id: str, *, now: datetime | None = None
+) -> list[ReminderNote]:
+    """Hand out ``agent_id``'s due reminders, once each, whoever asks: the pending tools,
+    check_messages and the event streams all claim through here, so no reminder reaches the
+    agent twice."""
+    now = now or now_utc()
+    async with ctx.db.read() as conn:
+        records = await repo.list_remindable(
+            conn, now=now, held_before=now - FIRST_REMINDER, agent_id=agent_id, limit=MAX_LIST
         )
-        for record in records:
-            due = last_due(record.created_at, now)
-            if due is None or due.at >= record.expires_at or record.expires_at <= now:
-                continue
-            if record.reminded_at is not None and record.reminded_at >= due.at:
-                continue
-            await repo.mark_reminded(conn, record.id, due.at)
-            upcoming = next_after(record.created_at, now, record.expires_at)
-            notes.append(ReminderNote(record, due, upcoming))
-    return notes
+    due = [r for r in records if reminder_due(r, now) is not None]
+    if not due:  # the common case: no write transaction for an agent that polls its mail
+        return []
+    # The read may be stale by now; the conditional claim decides who hands each one out.
+    async with ctx.db.write() as conn:
+        return [note for note in [await _claim(conn, r, now) for r in due] if note]
+
+
+def reminder_due(record: PendingRecord, now: datetime) -> Reminder | None:
+    """The reminder of ``record`` due at ``now`` and not yet handed out, if any."""
+    due = last_due(record.created_at, now)
+    if due is None or due.at >= record.expires_at or record.expires_at <= now:
+        return None
+    if record.reminded_at is not None and record.reminded_at >= due.at:
+        return None
+    return due
+
+
+async def agents_with_due_reminders(
+    ctx: AppContext, *, now: datetime | None = None, limit: int = 1000
+) -> set[str]:
+    """Agents that have a reminder due and not yet handed out (read only: nothing is
+    claimed, so an agent that is not listening still gets it from check_messages)."""
+    now = now or now_utc()
+    async with ctx.db.read() as conn:
+        records = await repo.list_remindable(
+            conn, now=now, held_before=now - FIRST_REMINDER, limit=limit
+        )
+    return {r.agent_id for r in records if reminder_due(r, now) is not None}
+
+
+async def _claim(
+    conn: AsyncConnection, record: PendingRecord, now: datetime
+) -> ReminderNote | None:
+    due = reminder_due(record, now)
+    if due is None or not await repo.claim_reminder(conn, record.id, due.at):
+        return None
+    return ReminderNote(record, due, next_after(record.created_at, now, record.expires_at))

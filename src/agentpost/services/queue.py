@@ -2,8 +2,8 @@
 
 An agent sees the per-recipient delivery of its own sent messages (``message_delivery``);
 owners and the admin list the queue and act on it: ``retry_now`` makes waiting rows due at
-once, ``requeue`` gives failed rows a fresh deadline. Every operator action is audited and
-wakes the delivery workers.
+once, ``requeue`` gives failed rows a fresh deadline, ``cancel`` fails waiting rows for good.
+Every operator action is audited and wakes the delivery workers.
 """
 
 from __future__ import annotations
@@ -125,6 +125,19 @@ async def requeue(ctx: AppContext, principal: Principal, sel: QueueSelection) ->
         "updated_at": now,
     }
     return await _change(ctx, principal, sel, ("failed",), values, "queue.requeued")
+
+
+async def cancel(ctx: AppContext, principal: Principal, sel: QueueSelection) -> int:
+    """Stop queued and deferred rows for good: they fail with a reason that says so (rows
+    being sent this moment finish their attempt). Returns how many changed."""
+    now = now_utc()
+    values: dict[str, object] = {
+        "status": "failed",
+        "last_error": "cancelled by the owner before delivery",
+        "last_code": None,
+        "updated_at": now,
+    }
+    return await _change(ctx, principal, sel, ("queued", "deferred"), values, "queue.cancelled")
 
 
 async def _change(

@@ -198,5 +198,11 @@ async def sync_account(ctx: AppContext, account_id: str, session: ImapSession) -
         account = await _load(ctx, account_id)
         if account is None:
             return False
+
+    async def fetch(uid: int) -> bytes | None:
+        return await asyncio.to_thread(session.fetch_raw, uid)
+
+    # Messages held for a full mailbox go in once their agent has room (services/relay_sync).
+    await relay_sync.retry_held(ctx, account_id, state.uid_validity, fetch)
     await relay.record_sync(ctx, account_id, error=None, at=now_utc())
     return True

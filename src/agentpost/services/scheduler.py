@@ -20,7 +20,8 @@ servers is then the delivery worker's job, with its own durable queue.
 
 The loop sleeps until the next due time (or lease end), at most ``scheduler_poll_seconds``,
 and wakes at once when a send is scheduled (an event on the bus, relayed between
-processes on PostgreSQL).
+processes on PostgreSQL). Alongside it runs the held-mail reminder sweep
+(services/reminder_sweeper.py).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from agentpost.services.audit import AuditEntry
 from agentpost.services.context import AppContext
 from agentpost.services.events import Event
 from agentpost.services.outbox import SendRequest
+from agentpost.services.reminder_sweeper import ReminderSweeper
 from agentpost.services.scheduled import WAKE_CHANNEL
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
@@ -165,13 +167,18 @@ class Scheduler:
         self._poll = poll_seconds
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._reminders: ReminderSweeper | None = None
         self.passes = 0  # completed passes, for tests and health checks
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="agentpost-scheduler")
+        # Held-mail reminders are announced by the same role (services/reminder_sweeper.py).
+        self._reminders = ReminderSweeper(self._ctx).start()
 
     async def close(self) -> None:
         self._stop.set()
+        if self._reminders is not None:
+            await self._reminders.close()
         if self._task is not None:
             await self._task
 

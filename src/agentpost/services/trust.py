@@ -67,7 +67,21 @@ async def read_message(
     ctx: AppContext, agent: AgentRecord, uid: int, folder: str = "INBOX"
 ) -> mailbox.MessageView:
     """``mailbox.read_message`` with the body sanitised and the trust envelope attached."""
-    view = await mailbox.read_message(ctx, agent, uid, folder)
+    return await _with_trust(ctx, agent, await mailbox.read_message(ctx, agent, uid, folder))
+
+
+async def read_many(
+    ctx: AppContext, agent: AgentRecord, uids: list[int], folder: str = "INBOX"
+) -> list[mailbox.MessageView]:
+    """``mailbox.read_many`` with each message processed exactly as ``read_message`` does:
+    a batch is no back door to unsanitised bodies without their trust envelope."""
+    views = await mailbox.read_many(ctx, agent, uids, folder)
+    return [await _with_trust(ctx, agent, view) for view in views]
+
+
+async def _with_trust(
+    ctx: AppContext, agent: AgentRecord, view: mailbox.MessageView
+) -> mailbox.MessageView:
     raw, stored, known = await _stored_facts(ctx, agent, view.record)
     envelope, parsed = await asyncio.to_thread(_assess, view.record, raw, view.parsed, stored)
     envelope = replace(envelope, first_contact=not known and not envelope.internal)

@@ -25,12 +25,18 @@ from agentpost.errors import (
     MailboxFull,
     RateLimited,
 )
-from agentpost.services import inbox, outbox
+from agentpost.services import inbox, offload, outbox
 from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
-from agentpost.smtp import replies
+from agentpost.smtp import approvals, replies
 from agentpost.smtp.auth import AuthRefused, read_credentials, verify
-from agentpost.smtp.protocol import AgentEnvelope, describe_peer, envelope_of, session_of
+from agentpost.smtp.protocol import (
+    AgentEnvelope,
+    describe_peer,
+    dispatch_names,
+    envelope_of,
+    session_of,
+)
 from agentpost.smtp.submission import SenderMismatch, prepare_submission
 from agentpost.smtp.trace import TraceInfo, new_queue_id, received_header
 from agentpost.storage.records import AgentRecord
@@ -48,6 +54,11 @@ _RCPT_REPLIES: tuple[tuple[type[AgentPostError], str], ...] = (
 
 class SmtpHandler:
     """One handler for all sessions of a listener; per-transaction state lives in the envelope."""
+
+    def __dir__(self) -> list[str]:
+        # aiosmtpd lists the handler's members on every connection to find its hooks: give
+        # it just those (protocol.dispatch_names says why).
+        return dispatch_names(type(self))
 
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
@@ -98,6 +109,10 @@ class SmtpHandler:
         current = envelope_of(envelope)
         if len(current.rcpt_tos) >= self._ctx.settings.smtp_max_recipients:
             return replies.TOO_MANY_RECIPIENTS  # RFC 5321 §4.5.3.1.10
+        if current.submitter is None:  # replies to owners' approval requests (approvals.py)
+            routed = approvals.route_rcpt(self._ctx, address, current.rcpt_tos)
+            if routed is not None:
+                return routed
         try:
             if current.submitter is None:
                 size = _declared_size(current)
@@ -122,6 +137,9 @@ class SmtpHandler:
         self._active += 1
         self._idle.clear()
         try:
+            replying = approvals.is_reply_envelope(self._ctx, current.rcpt_tos)
+            if current.submitter is None and replying:  # to an approval request: approvals.py
+                return await approvals.receive(self._ctx, current.mail_from, current.rcpt_tos, raw)
             if current.submitter is None:
                 return await self._deliver(server, session, current, raw)
             return await self._submit(server, session, current, current.submitter, raw)
@@ -182,7 +200,8 @@ class SmtpHandler:
     ) -> str:
         now = now_utc()
         try:
-            prepared = await asyncio.to_thread(
+            prepared = await offload.run_sized(
+                len(raw),
                 prepare_submission,
                 raw,
                 address=agent.address,

@@ -15,7 +15,7 @@ from agentpost.api.schemas import (
     BatchMovedPublic,
     BatchReadPublic,
 )
-from agentpost.services import mailbox
+from agentpost.services import mailbox, trust
 
 router = APIRouter(prefix="/mail/batch", tags=["batch"])
 
@@ -52,6 +52,7 @@ async def move_batch(ctx: CtxDep, agent: AgentDep, body: BatchMoveCreate) -> Bat
 
 @router.post("/read")
 async def read_batch(ctx: CtxDep, agent: AgentDep, body: BatchCreate) -> BatchReadPublic:
-    """Read several messages at once (without marking them seen)."""
-    views = await mailbox.read_many(ctx, agent, list(body.uids), folder=body.folder)
+    """Read several messages at once (without marking them seen), each sanitised and with
+    its trust envelope, exactly as a single read."""
+    views = await trust.read_many(ctx, agent, list(body.uids), folder=body.folder)
     return BatchReadPublic(messages=[message_of(v) for v in views], count=len(views))

@@ -1,6 +1,7 @@
 """Push and wait: ``GET /events`` (Server-Sent Events) and the ``GET /mail/wait`` long poll.
 
-Both listen to the calling agent's events only; each is capped per agent (429 beyond).
+Both listen to the calling agent's events only; each is capped per agent (429 beyond). Both
+also hand out the agent's held-mail reminders as they fall due (services/reminder_sweeper.py).
 """
 
 from __future__ import annotations
@@ -14,12 +15,23 @@ from agentpost.api.schemas import WaitPublic
 from agentpost.api.streams import (
     TASK_EVENT_PREFIX,
     EventStreamResponse,
+    ReminderClaim,
     StreamSlots,
     event_frames,
     wait_new_mail,
 )
+from agentpost.services import reminder_sweeper
+from agentpost.services.context import AppContext
+from agentpost.services.events import Event
 
 router = APIRouter(tags=["events"])
+
+
+def _reminders(ctx: AppContext, agent_id: str) -> ReminderClaim:
+    async def claim() -> Event | None:
+        return await reminder_sweeper.claim_reminder_event(ctx, agent_id)
+
+    return claim
 
 
 def _slots(request: Request, name: str) -> StreamSlots:
@@ -34,12 +46,13 @@ def _slots(request: Request, name: str) -> StreamSlots:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_events(request: Request, ctx: CtxDep, agent: AgentDep) -> EventStreamResponse:
-    """The agent's events as they happen: ``connected``, then ``new`` for each arrival."""
+    """The agent's events as they happen: ``connected``, then ``new`` for each arrival,
+    ``task.*`` for its tasks and ``reminder`` when held mail's follow-up reminders fall due."""
     slots = _slots(request, "event_streams")
     slots.acquire(agent.id)
     ping_seconds = float(request.app.state.ping_seconds)
     return EventStreamResponse(
-        event_frames(ctx.events, agent.id, ping_seconds),
+        event_frames(ctx.events, agent.id, ping_seconds, _reminders(ctx, agent.id)),
         on_close=lambda: slots.release(agent.id),
     )
 
@@ -52,11 +65,13 @@ async def wait_for_mail(
     timeout: Annotated[int, Query(ge=1, le=300, description="Seconds to wait.")] = 120,
 ) -> WaitPublic:
     """Answer as soon as new mail arrives for the agent (or a task event concerns it: then
-    ``eventType`` is ``task``), or after ``timeout`` seconds."""
+    ``eventType`` is ``task``; or a held-mail reminder falls due: ``reminder``), or after
+    ``timeout`` seconds."""
     slots = _slots(request, "mail_waits")
     slots.acquire(agent.id)
     try:
-        event = await wait_new_mail(ctx.events, agent.id, timeout, request.receive)
+        claim = _reminders(ctx, agent.id)
+        event = await wait_new_mail(ctx.events, agent.id, timeout, request.receive, claim)
     finally:
         slots.release(agent.id)
     if event is None:
@@ -64,6 +79,8 @@ async def wait_for_mail(
     data = event.data
     if event.type.startswith(TASK_EVENT_PREFIX):
         return WaitPublic(arrived=True, event_type="task", task=event.payload())
+    if event.type == reminder_sweeper.REMINDER:
+        return WaitPublic(arrived=True, event_type="reminder", reminders=data["reminders"])
     return WaitPublic(
         arrived=True,
         event_type="email",

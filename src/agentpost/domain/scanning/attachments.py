@@ -72,3 +72,8 @@ def attachment_risk(filename: str) -> AttachmentRisk | None:
 
 def attachment_risks(filenames: list[str]) -> list[AttachmentRisk]:
     return [risk for name in filenames if (risk := attachment_risk(name)) is not None]
+
+
+def is_html(filename: str) -> bool:
+    """An HTML page posing as a file: opened, it runs in a browser (a classic lure)."""
+    return filename.strip().strip(".").lower().rpartition(".")[2] in HTML

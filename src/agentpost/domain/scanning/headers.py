@@ -30,6 +30,8 @@ WANTED = frozenset(
         "x-auto-response-suppress",
         "x-failed-recipients",
         "content-type",
+        "in-reply-to",  # a reply in a conversation is not a cold pitch (scan.py)
+        "references",
     }
 )
 _END = re.compile(rb"\r?\n\r?\n")

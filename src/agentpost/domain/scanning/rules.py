@@ -80,9 +80,13 @@ KEYWORDS: dict[str, str] = {
     "de_send_to_external": "@",
     "de_dump_instructions": "prompt instructions rules",
     "cs_lottery_scam": "won selected lottery million nigerian",
-    "cs_crypto_scam": "bitcoin crypto ethereum btc usdt guaranteed double",
+    "cs_crypto_scam": "bitcoin crypto ethereum btc usdt guaranteed double airdrop connect trading",
     "cs_pharmacy_spam": "viagra cialis meds pharmacy prescription",
-    "cs_weight_loss": "weight diet lose fat",
+    "cs_weight_loss": "weight diet lose fat belly keto slimming",
+    "cs_seo_spam": "guarantee guaranteed guarantees first backlinks seo",
+    "cs_gambling": "casino spins welcome deposit jackpot betting",
+    "cs_loan_spam": "approved preapproved bad credit payday debt",
+    "cs_replica": "replica replicas",
 }
 
 
@@ -253,7 +257,9 @@ CONTENT_RULES: tuple[Rule, ...] = (
         10,
         "crypto investment bait",
         r"\b(?:bitcoin|crypto|ethereum|btc|usdt)\b.{0,60}\binvest"
-        rf"|\bguaranteed{W}(?:returns|profit)|\bdouble{W}your{W}(?:money|bitcoin|crypto)",
+        rf"|\bguaranteed{W}(?:returns|profit)|\bdouble{W}your{W}(?:money|bitcoin|crypto)"
+        rf"|\bairdrop\b|\bconnect{W}your{W}wallet{W}to{W}(?:claim|receive|get)"
+        rf"|\btrading{W}bot\b",
     ),
     _rule(
         "cs_pharmacy_spam",
@@ -268,7 +274,42 @@ CONTENT_RULES: tuple[Rule, ...] = (
         10,
         "weight-loss spam",
         rf"\bweight{W}loss\b|\bdiet{W}pills?\b|\blose{W}\d+{W}?(?:lbs|pounds|kg)\b"
-        rf"|\bfat{W}burn",
+        rf"|\bfat{W}burn|\bbelly{W}fat\b|\bketo{W}(?:diet{W})?(?:pills|gummies)"
+        rf"|\bslimming{W}(?:pills|tea|capsules)",
+    ),
+    _rule(
+        "cs_seo_spam",
+        CS,
+        10,
+        "search-ranking spam",
+        rf"\bguarantee[ds]?{W}(?:a{W}|you{W}|your{W})?(?:first{W}page|page{W}one|#1{W}rank"
+        rf"|top{W}(?:\d+{W})?(?:ranking|position)s?)|\bfirst{W}page{W}(?:on{W}|of{W})?google"
+        rf"{W}rank|\b(?:cheap|dofollow|quality){W}backlinks\b|\bseo{W}(?:package|services)"
+        rf"{W}(?:from|for|at){W}\$?\d",
+    ),
+    _rule(
+        "cs_gambling",
+        CS,
+        15,
+        "casino and betting bait",
+        rf"\bonline{W}casino|\bfree{W}spins\b|\bwelcome{W}bonus\b|\bno{W}deposit{W}bonus"
+        rf"|\bjackpot\b|\bbetting{W}tips\b",
+    ),
+    _rule(
+        "cs_loan_spam",
+        CS,
+        15,
+        "easy-credit bait",
+        rf"\bpre-?approved{W}(?:for{W})?(?:a{W})?(?:\w+{W})?loan|\bbad{W}credit{W}(?:ok|okay"
+        rf"|accepted|welcome|is{W}fine)|\bno{W}credit{W}checks?\b|\bpayday{W}loans?\b"
+        rf"|\bdebt{W}relief{W}(?:program|offer)",
+    ),
+    _rule(
+        "cs_replica",
+        CS,
+        15,
+        "counterfeit goods",
+        rf"\breplicas?{W}(?:of{W})?(?:\w+{W})?(?:watch|watches|handbags?|bags|rolex|designer)",
     ),
 )
 
@@ -327,6 +368,22 @@ LOGIN_URGENCY = re.compile(
     r"|locked|within)"
 )
 BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{120,}={0,2}")
+# An invitation to act on a pitch ("buy now", "click here", "revert back"); one of the
+# CALL_WORDS must be a token of the content before the pattern runs.
+CALL_TO_ACTION = re.compile(
+    r"\b(?:buy|order|shop|apply|claim|join|register|call|act|book|start|subscribe)"
+    r" (?:now|today|here)\b|\bsign up (?:now|today)\b|\bclick here\b|\brevert back\b"
+    r"|\bclaim your\b|\bjoin our\b|\bget yours\b|\bget your (?:first|free)\b"
+)
+CALL_WORDS = frozenset(
+    {"buy", "order", "shop", "apply", "claim", "join", "register", "call", "act", "book"}
+    | {"start", "subscribe", "sign", "click", "revert", "get"}
+)
+# The text sends the reader to the attachment itself ("open the attached form").
+OPEN_ATTACHMENT = re.compile(
+    r"\b(?:open|see|view|download|complete|fill in)(?: the)? attached\b"
+    r"|\battached (?:form|document|file|invoice|receipt|label)\b"
+)
 
 
 def content_matches(content: str, tokens: frozenset[str]) -> list[Match]:
@@ -337,6 +394,10 @@ def content_matches(content: str, tokens: frozenset[str]) -> list[Match]:
 def spam_phrase_count(content: str, tokens: frozenset[str]) -> int:
     # A phrase can only occur when its first word does.
     return sum(1 for key, p in _PHRASE_KEYS if key in tokens and p in content)
+
+
+def call_to_action(content: str, tokens: frozenset[str]) -> bool:
+    return not CALL_WORDS.isdisjoint(tokens) and bool(CALL_TO_ACTION.search(content))
 
 
 def urgent_threat(content: str, tokens: frozenset[str]) -> bool:

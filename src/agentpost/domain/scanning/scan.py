@@ -2,7 +2,16 @@
 
 ``scan_input`` gathers what the rules look at from the raw bytes and the parsed view;
 ``scan`` runs the families: content rules (injection, social engineering, exfiltration,
-commercial spam), phishing, authentication, attachments, header anomalies and link counts.
+commercial spam), phishing, authentication, attachments, header anomalies and link counts,
+then the rules that combine signals no single family can weigh alone:
+
+- ``cs_cold_pitch``: a commercial category (pharmacy, crypto, weight loss, search ranking,
+  prizes, gambling, easy credit, counterfeits, or a dense run of sales phrases) with a call
+  to action, from a sender that is neither authenticated nor answering a conversation. Each
+  signal alone is common in wanted mail (an order confirmation, a newsletter, a colleague's
+  reply); together they are the shape of unsolicited bulk mail.
+- ``ph_html_attachment_lure``: an HTML file sent as a document by a sender that impersonates
+  a brand (a carrier, a bank), or by an unauthenticated one that tells the reader to open it.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from dataclasses import dataclass, field
 from agentpost.domain.mime import ParsedMessage
 from agentpost.domain.scanning import headers as hdr
 from agentpost.domain.scanning import links, phishing, rules
-from agentpost.domain.scanning.attachments import attachment_risks
+from agentpost.domain.scanning.attachments import attachment_risks, is_html
 from agentpost.domain.scanning.model import (
     ATTACHMENT_RISK,
     AUTHENTICATION,
@@ -32,6 +41,14 @@ from agentpost.domain.scanning.sanitize import sanitize
 MAX_SCANNED_CHARS = 1_000_000  # rules see the first million characters of text and HTML
 # A disguised executable is malicious by construction: it alone makes a message spam.
 _ATTACHMENT_SCORES = {"CRITICAL": 40, "HIGH": 20, "MEDIUM": 10}
+
+
+# Rules that put a message in a commercial category (the cold-pitch combination's first leg).
+COMMERCIAL_RULES = frozenset(
+    {"cs_lottery_scam", "cs_crypto_scam", "cs_pharmacy_spam", "cs_weight_loss", "cs_seo_spam"}
+    | {"cs_gambling", "cs_loan_spam", "cs_replica", "cs_spam_word_density"}
+)
+IMPERSONATION_RULES = frozenset({"ph_spoofed_sender", "ph_homograph", "ph_display_address"})
 
 
 # ``[^<>]`` (not ``[^>]``): a run of "<" with no ">" must not make every "<" scan to the end.
@@ -88,6 +105,7 @@ def scan(item: ScanInput) -> ScanReport:
     _authentication(report, item)
     _attachments(report, item)
     _anomalies(report, item, content, tokens)
+    _combinations(report, item, content, tokens)
     report.automated = hdr.automated_signs(item.fields, item.from_address)
     return report
 
@@ -166,3 +184,20 @@ def _anomalies(report: ScanReport, item: ScanInput, content: str, tokens: frozen
     if phrases > 4:
         score = 30 if phrases > 10 else 20 if phrases > 7 else 10
         report.add(Match("cs_spam_word_density", CONTENT_SPAM, score, f"{phrases} spam phrases"))
+
+
+def _combinations(
+    report: ScanReport, item: ScanInput, content: str, tokens: frozenset[str]
+) -> None:
+    found = {m.rule_id for m in report.matches}
+    replying = bool(item.fields.get("in-reply-to") or item.fields.get("references"))
+    stranger = not item.internal and not report.auth.passed and not replying
+    if stranger and found & COMMERCIAL_RULES and rules.call_to_action(content, tokens):
+        description = "a sales pitch with a call to action from an unknown, unverified sender"
+        report.add(Match("cs_cold_pitch", CONTENT_SPAM, 15, description))
+    if any(is_html(name) for name in item.attachment_names) and (
+        found & IMPERSONATION_RULES
+        or (not item.internal and not report.auth.passed and rules.OPEN_ATTACHMENT.search(content))
+    ):
+        description = "an HTML file sent as a document by an impersonated or unverified sender"
+        report.add(Match("ph_html_attachment_lure", PHISHING, 15, description))

@@ -1,10 +1,12 @@
-"""wait_for_email: block until new mail (or a task event) arrives, by push (SSE) with a
-long-poll fallback.
+"""wait_for_email: block until new mail (or a task event, or a held-mail reminder) arrives,
+by push (SSE) with a long-poll fallback.
 
 The answer is a JSON string shaped like the AgenticMail reference: ``arrived``, ``mode``
 (``push`` or ``poll``), ``eventType``, ``timedOut``, and ``email`` with the new message's
 uid, sender, subject, date and a short preview; or, for a task event, ``eventType`` ``task``
-and ``task`` with the task's id, type, status and parties.
+and ``task`` with the task's id, type, status and parties; or, when follow-up reminders of the
+agent's held mail fall due (services/reminder_sweeper.py), ``eventType`` ``reminder`` with
+``reminders`` and a ``message`` saying what to do.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from typing import Any
 from pydantic import Field
 
 from agentpost.client import AgentPostClient, ClientError
+from agentpost.client.pending import PendingReminder
 from agentpost.mcp import format as fmt
 from agentpost.mcp.registry import ToolArgs, ToolContext, tool
+from agentpost.mcp.tools.workflow import held_mail_reminder
 
 PREVIEW_CHARS = 300
 TASK_EVENT_PREFIX = "task."
+REMINDER_EVENT = "reminder"
 TASK_HINTS = {
     "assigned": "a task for you: claim_task with its taskId, then submit_result",
     "claimed": "the agent you assigned this task to has started on it",
@@ -43,7 +48,8 @@ class _StreamEnded(Exception):
 @tool(WaitForEmailArgs, read_only=True)
 async def wait_for_email(ctx: ToolContext, args: WaitForEmailArgs) -> str:
     """Wait until a new email arrives (or the timeout passes) and return it as JSON; use it
-    instead of polling list_inbox."""
+    instead of polling list_inbox. It also wakes for a task event and when your held mail is
+    due a reminder to your owner."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + args.timeout
     try:
@@ -55,6 +61,8 @@ async def wait_for_email(ctx: ToolContext, args: WaitForEmailArgs) -> str:
         return json.dumps(_timed_out(args.timeout, "push"))
     if str(event.get("type", "")).startswith(TASK_EVENT_PREFIX):
         return json.dumps(_task_arrived(event, "push"))
+    if event.get("type") == REMINDER_EVENT:
+        return json.dumps(_reminded(event.get("reminders") or [], "push"))
     return json.dumps(await _arrived(ctx.client, event, "push"))
 
 
@@ -68,6 +76,8 @@ async def _push(client: AgentPostClient, timeout: int) -> dict[str, Any] | None:
                         return event
                     if str(event.get("type", "")).startswith(TASK_EVENT_PREFIX):
                         return event
+                    if event.get("type") == REMINDER_EVENT:
+                        return event
         except TimeoutError:
             return None
     raise _StreamEnded
@@ -79,6 +89,8 @@ async def _poll(client: AgentPostClient, remaining: int, timeout: int) -> dict[s
     result = await client.wait(timeout=min(remaining, 300))
     if result.arrived and result.event_type == "task" and result.task is not None:
         return _task_arrived(result.task, "poll")
+    if result.arrived and result.event_type == REMINDER_EVENT and result.reminders:
+        return _reminded(result.reminders, "poll")
     if not result.arrived or result.uid is None:
         return _timed_out(timeout, "poll")
     event = {"uid": result.uid, "folder": result.folder, "subject": result.subject}
@@ -106,6 +118,19 @@ def _task_arrived(event: dict[str, Any], mode: str) -> dict[str, Any]:
         "timedOut": False,
         "task": task,
         "hint": hint,
+    }
+
+
+def _reminded(items: list[Any], mode: str) -> dict[str, Any]:
+    """Follow-up reminders of held mail (claimed by the server: they will not come again)."""
+    notes = [PendingReminder.model_validate(item) for item in items if isinstance(item, dict)]
+    return {
+        "arrived": True,
+        "mode": mode,
+        "eventType": "reminder",
+        "timedOut": False,
+        "reminders": [note.model_dump(mode="json", by_alias=True) for note in notes],
+        "message": "\n\n".join(held_mail_reminder(note) for note in notes),
     }
 
 

@@ -1,4 +1,5 @@
 """Workflow tools: tags, delivery rules and messages between agents (tasks are in tasks.py).
+check_messages also passes on the follow-up reminders of the agent's held mail that fell due.
 
 Names, actions and parameters are the reference's; answers are short text an agent can act
 on, with full ids (an id cut short could not be passed back).
@@ -11,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from agentpost.client.pending import PendingReminder
 from agentpost.mcp import format as fmt
 from agentpost.mcp.registry import NoArgs, ToolArgs, ToolContext, ToolFailure, tool
 
@@ -163,21 +165,34 @@ async def message_agent(ctx: ToolContext, args: MessageAgentArgs) -> str:
     return f"Message sent to {sent.to}. Message ID: {sent.sent.message_id}"
 
 
+def held_mail_reminder(note: PendingReminder) -> str:
+    """One reminder as a block the agent can act on (also used by wait_for_email)."""
+    upcoming = fmt.iso(note.next_reminder_at) if note.next_reminder_at else "none"
+    return (
+        f"Reminder ({note.label}): your message to {', '.join(note.to)} about "
+        f"'{fmt.one_line(note.subject)}' has been waiting for your owner's approval since "
+        f"{fmt.iso(note.created_at)}. Remind your owner to approve or reject it; you cannot "
+        f"do either yourself. Pending ID: {note.pending_id}. Next reminder: {upcoming}."
+    )
+
+
 @tool(NoArgs, read_only=True)
 async def check_messages(ctx: ToolContext, args: NoArgs) -> str:
     """Summarise your unread messages, each marked [agent] (from an agent on this server)
-    or [external]. Does not mark anything read."""
-    summary = await ctx.client.unread_messages(limit=CHECK_LIMIT)
-    if not summary.messages:
-        return "No unread messages."
-    lines = [f"{summary.total} unread message(s):"]
-    lines += [
-        f'  [{m.source}] UID {m.uid}: from {m.from_} — "{fmt.one_line(m.subject)}"'
-        for m in summary.messages
-    ]
-    if summary.total > len(summary.messages):
-        lines.append(f"  ({summary.total - len(summary.messages)} more not shown)")
-    return "\n".join(lines)
+    or [external], and remind you of your held mail still waiting for your owner. Does not
+    mark anything read."""
+    check = await ctx.client.check_messages(limit=CHECK_LIMIT)
+    if not check.messages:
+        lines = ["No unread messages."]
+    else:
+        lines = [f"{check.total} unread message(s):"]
+        lines += [
+            f'  [{m.source}] UID {m.uid}: from {m.from_} — "{fmt.one_line(m.subject)}"'
+            for m in check.messages
+        ]
+        if check.total > len(check.messages):
+            lines.append(f"  ({check.total - len(check.messages)} more not shown)")
+    return "\n\n".join(["\n".join(lines), *(held_mail_reminder(r) for r in check.reminders)])
 
 
 TOOLS = (manage_tags, manage_rules, message_agent, check_messages)

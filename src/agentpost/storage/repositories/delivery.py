@@ -239,6 +239,38 @@ def _record(r: Any) -> DeliveryRecord:
     )
 
 
+# Rows a worker will still act on: deleting their message row (ON DELETE CASCADE) would drop
+# them without a trace, so deletions check for them first (services/mailbox, lifecycle).
+LIVE = ("queued", "sending", "deferred")
+
+
+async def live_message_rows(conn: AsyncConnection, message_row_ids: Sequence[int]) -> set[int]:
+    """Those of ``message_row_ids`` that still have a delivery in flight."""
+    ids = list(message_row_ids)
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):  # SQLite caps bound parameters per statement
+        result = await conn.execute(
+            select(deliveries.c.message_row_id)
+            .where(
+                deliveries.c.message_row_id.in_(ids[start : start + 500]),
+                deliveries.c.status.in_(LIVE),
+            )
+            .distinct()
+        )
+        found.update(int(r[0]) for r in result.all())
+    return found
+
+
+async def live_count_for_agent(conn: AsyncConnection, agent_id: str) -> int:
+    """How many of the agent's deliveries are still in flight."""
+    result = await conn.execute(
+        select(func.count())
+        .select_from(deliveries)
+        .where(deliveries.c.agent_id == agent_id, deliveries.c.status.in_(LIVE))
+    )
+    return int(result.scalar_one())
+
+
 async def deliveries_for(conn: AsyncConnection, message_row_id: int) -> list[DeliveryRecord]:
     result = await conn.execute(
         select(deliveries)

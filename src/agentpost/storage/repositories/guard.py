@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, delete, insert, select, update
+from sqlalchemy import RowMapping, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.storage.records import utc
@@ -173,3 +173,43 @@ async def mark_reminded(conn: AsyncConnection, pending_id: str, at: datetime) ->
     await conn.execute(
         update(pending_outbound).where(pending_outbound.c.id == pending_id).values(reminded_at=at)
     )
+
+
+async def list_remindable(
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    held_before: datetime,
+    agent_id: str | None = None,
+    limit: int,
+) -> list[PendingRecord]:
+    """Open items held at or before ``held_before`` (old enough for a first reminder) that
+    have not expired, oldest first; which of them has a reminder due is the caller's sum."""
+    table = pending_outbound.c
+    query = select(*_SUMMARY_COLUMNS).where(
+        and_(table.status == PENDING, table.created_at <= held_before, table.expires_at > now)
+    )
+    if agent_id is not None:
+        query = query.where(table.agent_id == agent_id)
+    query = query.order_by(table.created_at).limit(limit)
+    return [_record(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def claim_reminder(conn: AsyncConnection, pending_id: str, due_at: datetime) -> bool:
+    """Record that the reminder due at ``due_at`` was handed out; False when someone else
+    already did (or the item was resolved). The condition is re-checked by the UPDATE itself,
+    so two processes racing for the same reminder cannot both win (PostgreSQL re-evaluates it
+    after the first commits; SQLite writes are serialised)."""
+    table = pending_outbound.c
+    result = await conn.execute(
+        update(pending_outbound)
+        .where(
+            and_(
+                table.id == pending_id,
+                table.status == PENDING,
+                or_(table.reminded_at.is_(None), table.reminded_at < due_at),
+            )
+        )
+        .values(reminded_at=due_at)
+    )
+    return result.rowcount == 1

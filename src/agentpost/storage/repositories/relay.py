@@ -141,6 +141,58 @@ async def record_import(conn: AsyncConnection, row: ImportRow) -> None:
     )
 
 
+async def import_route(
+    conn: AsyncConnection, account_id: str, validity: int, uid: int
+) -> str | None:
+    """The recorded route of one relay UID, None if it was never imported."""
+    result = await conn.execute(
+        select(relay_imports.c.route).where(
+            relay_imports.c.account_id == account_id,
+            relay_imports.c.uid_validity == validity,
+            relay_imports.c.uid == uid,
+        )
+    )
+    found = result.scalar_one_or_none()
+    return str(found) if found is not None else None
+
+
+async def held_imports(
+    conn: AsyncConnection, account_id: str, validity: int, route: str
+) -> list[tuple[int, str | None]]:
+    """(relay UID, agent id) of this epoch's imports recorded with ``route``, oldest first."""
+    result = await conn.execute(
+        select(relay_imports.c.uid, relay_imports.c.agent_id)
+        .where(
+            relay_imports.c.account_id == account_id,
+            relay_imports.c.uid_validity == validity,
+            relay_imports.c.route == route,
+        )
+        .order_by(relay_imports.c.uid)
+    )
+    return [(int(r[0]), r[1]) for r in result.all()]
+
+
+async def update_import(
+    conn: AsyncConnection,
+    account_id: str,
+    validity: int,
+    uid: int,
+    *,
+    agent_id: str | None,
+    route: str,
+    at: datetime,
+) -> None:
+    await conn.execute(
+        update(relay_imports)
+        .where(
+            relay_imports.c.account_id == account_id,
+            relay_imports.c.uid_validity == validity,
+            relay_imports.c.uid == uid,
+        )
+        .values(agent_id=agent_id, route=route, imported_at=at)
+    )
+
+
 async def sender_of(conn: AsyncConnection, owner_id: str, message_ids: Sequence[str]) -> str | None:
     """The owner's agent that sent one of ``message_ids`` (the newest such send)."""
     if not message_ids:

@@ -111,6 +111,24 @@ async def log_sends(
         )
 
 
+async def prune_reply_log(conn: AsyncConnection, agent_id: str, before: datetime) -> None:
+    """Delete the agent's rows older than ``before`` (only its own rows, through the
+    ``agent_id`` index), except each counterparty's newest row: the budget only looks inside
+    its window, but ``has_written_to`` (first contact, services/trust.py) asks "ever"."""
+    newest = (
+        select(func.max(reply_log.c.id))
+        .where(reply_log.c.agent_id == agent_id)
+        .group_by(reply_log.c.counterparty)
+    )
+    await conn.execute(
+        delete(reply_log).where(
+            reply_log.c.agent_id == agent_id,
+            reply_log.c.sent_at < before,
+            reply_log.c.id.not_in(newest),
+        )
+    )
+
+
 async def replies_since(
     conn: AsyncConnection, agent_id: str, counterparty: str, thread_key: str, since: datetime
 ) -> int:

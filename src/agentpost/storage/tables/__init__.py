@@ -16,6 +16,7 @@ PostgreSQL.
     content      drafts, templates, signatures, contacts, scheduled sends
     workflow     tags, rules, tasks, deletion reports
     guard        held outbound mail awaiting approval
+    notices      the system outbox: mail AgentPost sends to owners
     scanning     inbound scan results and sender reports
 """
 
@@ -26,6 +27,7 @@ from agentpost.storage.tables import (  # noqa: F401 (imported to register their
     content,
     guard,
     lifecycle,
+    notices,
     permissions,
     relay,
     scanning,

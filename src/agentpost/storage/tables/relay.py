@@ -1,7 +1,8 @@
 """Relay gateway: an owner's existing mail account (Gmail, Outlook, custom) and its IMAP sync.
 
 The SMTP side of a relay account is an ordinary SMTP configuration (``smtp_configs``), named
-by ``smtp_config_id``; this table holds the IMAP side. ``imap_password`` is a vault token
+by ``smtp_config_id`` (set to NULL if that configuration is deleted); this table holds the IMAP
+side. ``imap_password`` is a vault token
 (agentpost/vault.py, context ``relay_accounts:<id>``) and ``imap_password_key_id`` repeats its
 key id for rotation, as in ``smtp_configs``.
 
@@ -37,7 +38,17 @@ relay_accounts = Table(
     Column("owner_id", String(36), ForeignKey("owners.id"), nullable=False, unique=True),
     Column("provider", String(16), nullable=False),
     Column("email", String(320), nullable=False),
-    Column("smtp_config_id", String(36), nullable=True),
+    # Deleting the SMTP configuration disconnects only the relay's outbound side: the IMAP
+    # side keeps importing, sends stop leaving through the relay (services/relay_outbound.py
+    # treats NULL as "no SMTP side"), and setting the relay up again makes a new one. Refusing
+    # the delete instead would leave an owner unable to remove a configuration they chose to
+    # remove; pointing at nothing (no key at all) is what this replaces.
+    Column(
+        "smtp_config_id",
+        String(36),
+        ForeignKey("smtp_configs.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
     Column("imap_host", String(253), nullable=False),
     Column("imap_port", Integer, nullable=False),
     Column("imap_security", String(16), nullable=False),
@@ -72,7 +83,9 @@ relay_imports = Table(
     # NULL when the message was skipped (our own send, or already in the agent's mailbox).
     Column("agent_id", String(36), ForeignKey("agents.id", ondelete="SET NULL"), nullable=True),
     Column("message_id", String(998), nullable=False),
-    Column("route", String(16), nullable=False),  # subaddress | thread | default | manual | skip
+    # subaddress | thread | default | manual | skip, or held: the agent's mailbox was full, the
+    # message waits on the account and later syncs retry it (services/relay_sync.retry_held).
+    Column("route", String(16), nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("account_id", "uid_validity", "uid", name="uq_relay_imports_uid"),
 )
