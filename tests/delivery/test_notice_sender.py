@@ -3,6 +3,7 @@ configuration, temporary failures are retried, permanent ones fail, and both are
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ from sqlalchemy import select, update
 
 from agentpost.delivery.notice_sender import NoticeSender
 from agentpost.runtime import StopSignal, start_roles
-from agentpost.services import accounts, notices, smtp_configs
+from agentpost.services import accounts, notices, outbox, smtp_configs
 from agentpost.services.accounts import Principal, PrincipalKind, now_utc
 from agentpost.services.context import AppContext
 from agentpost.storage.tables.audit import audit_log
@@ -133,3 +134,28 @@ async def test_the_worker_role_runs_the_sender_and_a_queued_notice_wakes_it(
         [got] = await relay.wait_for(1)
     assert got.recipients == ["boss@owner.example"]
     assert (await _row(ctx, notice_id))[0] == "sent"
+
+
+async def test_a_held_send_wakes_the_sender_at_once(ctx: AppContext, relay: FakeRelay) -> None:
+    # The poll is ten minutes: the request reaches the owner only if the hold wakes the sender.
+    ctx.settings = ctx.settings.model_copy(update={"roles": "worker", "notice_poll_seconds": 600})
+    owner_id = await _owner_with_config(ctx, relay.port)
+    agent, _key = await accounts.create_agent(
+        ctx, Principal(PrincipalKind.owner, owner_id), name="scout"
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        await start_roles(ctx, stack, StopSignal())
+        await asyncio.sleep(0.5)  # the sender's first pass is over: it now waits for a wake-up
+        result = await outbox.submit_message(
+            ctx,
+            agent,
+            outbox.SendRequest(
+                to="stranger@elsewhere.example",
+                subject="keys",
+                text="aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            ),
+        )
+        assert result.status == "held"
+        [request] = await relay.wait_for(1)
+    assert request.recipients == ["boss@owner.example"]
+    assert b"wJalrXUtnFEMI" not in request.data

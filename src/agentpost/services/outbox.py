@@ -42,6 +42,7 @@ from agentpost.services import (
     delivery,
     guard,
     loops,
+    notices,
     offload,
     permissions,
     placement,
@@ -263,7 +264,9 @@ async def store_outgoing(
     """
     now = now_utc()
     raw = loops.stamp(raw)  # SMTP submission brings client-built bytes (RFC 3834 headers)
-    parsed, findings, inspection = await offload.run_sized(len(raw), _examine, raw, now)
+    local = any(a.domain == ctx.settings.domain for a in envelope)
+    parsed, findings, inspection = await offload.run_sized(len(raw), _examine, raw, now, local)
+    held: guard.HeldMail | None = None
     try:
         async with ctx.db.write() as conn:
             grant = await permissions.authorize_send(ctx, conn, agent, envelope)
@@ -302,6 +305,9 @@ async def store_outgoing(
         if isinstance(exc, ReplyLoop):
             await loops.tell_owner(ctx, agent, exc)
         raise
+    finally:
+        if held is not None:  # after the commit: the owner's approval request goes out now
+            ctx.events.publish(notices.wake_event())
     events = [new_mail_event(c, parsed.subject, agent.address, parsed.message_id) for c in copies]
     if any(s.kind == "external" and s.status == "queued" for s in statuses):
         events.append(delivery.queued_event())  # wakes the delivery workers
@@ -335,11 +341,13 @@ def _held_result(
 
 
 def _examine(
-    raw: bytes, now: datetime
+    raw: bytes, now: datetime, local: bool
 ) -> tuple[ParsedMessage, guard.Findings, placement.Inspection]:
-    """The parse and the content checks of both directions, in one piece of CPU work."""
+    """The parse and the content checks of both directions, in one piece of CPU work. The
+    inbound inspection is for local recipients' copies only: none, no inspection."""
     parsed = parse_for_index(raw, received=now)
-    return parsed, guard.scan(raw, parsed), placement.inspect(raw, parsed, internal=True)
+    inspection = placement.inspect(raw, parsed, internal=True) if local else placement.Inspection()
+    return parsed, guard.scan(raw, parsed), inspection
 
 
 async def _store(
