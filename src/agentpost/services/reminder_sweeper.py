@@ -13,8 +13,6 @@ the next sweep announces it again, and ``check_messages`` returns it meanwhile.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -24,6 +22,7 @@ from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
 from agentpost.services.events import Event
 from agentpost.services.pending import ReminderNote
+from agentpost.services.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -68,31 +67,16 @@ async def announce_due(ctx: AppContext, *, now: datetime | None = None) -> int:
     return len(agents)
 
 
-class ReminderSweeper:
+class ReminderSweeper(Periodic):
     """Runs ``announce_due`` every ``interval`` seconds; ``start`` it, ``close`` it."""
 
+    name = "reminder sweep"
+
     def __init__(self, ctx: AppContext, *, interval: float = SWEEP_SECONDS) -> None:
+        super().__init__(interval=interval)
         self._ctx = ctx
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> ReminderSweeper:
-        self._task = asyncio.create_task(self._run(), name="agentpost-reminder-sweeper")
-        return self
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                announced = await announce_due(self._ctx)
-                if announced:
-                    logger.debug("announced due reminders to %d agent(s)", announced)
-            except Exception:
-                # A database hiccup must not end the sweep; the next round tries again.
-                logger.exception("reminder sweep failed")
-            await asyncio.sleep(self._interval)
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def sweep(self) -> None:
+        announced = await announce_due(self._ctx)
+        if announced:
+            logger.debug("announced due reminders to %d agent(s)", announced)
