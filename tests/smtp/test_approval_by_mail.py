@@ -162,7 +162,9 @@ async def test_owner_is_asked_without_the_secret_and_approve_releases_once(
     setup: Setup,
 ) -> None:
     pending_id = await _hold(setup)
+    assert (await pending.get_pending(setup.ctx, setup.owner, pending_id)).owner_notice == "queued"
     [notice] = await _notices(setup, 1)
+    assert (await pending.get_pending(setup.ctx, setup.owner, pending_id)).owner_notice == "sent"
     assert notice["To"] == OWNER
     assert "boss-outbound@owner.example" in str(notice["From"])
     text = notice.get_content()
@@ -364,6 +366,8 @@ async def test_no_notice_without_an_owner_address_or_configuration(
         ]
     assert count == 0
     assert details[0]["ownerNotice"] == "no_owner_email"
+    view = await pending.get_pending(ctx, no_email, held.held.pending_id)
+    assert view.owner_notice is None
 
 
 async def test_no_notice_without_a_configuration(ctx: AppContext) -> None:

@@ -33,6 +33,7 @@ class PendingItem(Model):
     resolved_by: str | None = None
     next_reminder_at: datetime | None = None
     message: HeldMessage | None = None
+    owner_notice: str | None = None  # detail only: the owner's approval request by mail
 
 
 class PendingReminder(Model):

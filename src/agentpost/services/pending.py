@@ -13,7 +13,7 @@ the next attempt to resolve them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +42,7 @@ from agentpost.services.context import AppContext
 from agentpost.services.guard import content_hash
 from agentpost.storage.repositories import accounts as account_repo
 from agentpost.storage.repositories import guard as repo
+from agentpost.storage.repositories import notices as notice_repo
 from agentpost.storage.repositories.guard import PendingRecord
 
 STATUSES = ("pending", "approved", "rejected", "expired")
@@ -59,6 +60,9 @@ class PendingView:
     findings: tuple[Finding, ...]
     next_reminder_at: datetime | None
     message: ParsedMessage | None = None  # the held message, for detail views
+    # The owner's approval request by mail (detail views): queued, sending, sent, failed, or
+    # None when none could be sent.
+    owner_notice: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +138,8 @@ async def get_pending(ctx: AppContext, principal: Principal, pending_id: str) ->
     """One item with the held message itself (subject, bodies, attachment names)."""
     async with ctx.db.read() as conn:
         record = await _load(conn, principal, pending_id, with_raw=True)
-    return _view(record, now_utc(), detail=True)
+        notice = await notice_repo.approval_status(conn, record.id)
+    return replace(_view(record, now_utc(), detail=True), owner_notice=notice)
 
 
 async def _expire(ctx: AppContext, record: PendingRecord, now: datetime) -> PendingResolved:

@@ -47,7 +47,9 @@ class PendingPublic(ApiModel):
     created_at: UtcDatetime
     expires_at: UtcDatetime
     resolved_at: UtcDatetime | None = None
-    resolved_by: str | None = Field(default=None, description="owner, admin or owner-reply.")
+    resolved_by: str | None = Field(
+        default=None, description="owner, admin, or owner-mail (the owner replied by mail)."
+    )
     next_reminder_at: UtcDatetime | None = None
 
 
@@ -61,6 +63,12 @@ class HeldMessagePublic(ApiModel):
 
 class PendingDetailPublic(PendingPublic):
     message: HeldMessagePublic | None = None
+    owner_notice: str | None = Field(
+        default=None,
+        description="The owner's approval request by mail: queued, sending, sent or failed; "
+        "absent when none could be sent (the owner has no email address or no SMTP "
+        "configuration).",
+    )
 
 
 class PendingListPublic(ApiModel):
@@ -151,7 +159,7 @@ def detail_of(view: PendingView) -> PendingDetailPublic:
             preview=held.preview[:PREVIEW_CHARS],
             attachments=[a.filename for a in held.attachments],
         )
-    return PendingDetailPublic(**_fields(view), message=message)
+    return PendingDetailPublic(**_fields(view), message=message, owner_notice=view.owner_notice)
 
 
 def reminder_of(note: ReminderNote) -> ReminderPublic:

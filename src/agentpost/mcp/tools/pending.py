@@ -52,6 +52,10 @@ def _detail(item: PendingItem) -> str:
         )
     if item.resolved_by:
         lines.append(f"Resolved by {item.resolved_by} at {fmt.iso(item.resolved_at)}.")
+    elif item.owner_notice == "sent":
+        lines.append("Your owner was sent an approval request by mail.")
+    elif item.owner_notice is None:
+        lines.append("Your owner was not notified by mail: tell them yourself.")
     return "\n".join(lines)
 
 

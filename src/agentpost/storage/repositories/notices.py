@@ -134,6 +134,17 @@ async def approval_hash(conn: AsyncConnection, pending_id: str) -> str | None:
     return (await conn.execute(query)).scalars().first()
 
 
+async def approval_status(conn: AsyncConnection, pending_id: str) -> str | None:
+    """Where the approval request for ``pending_id`` stands (queued, sending, sent, failed),
+    or None when none was queued (the owner has no address or no SMTP configuration)."""
+    query = (
+        select(system_notices.c.status)
+        .where(system_notices.c.pending_id == pending_id, system_notices.c.kind == "approval")
+        .order_by(system_notices.c.created_at.desc())
+    )
+    return (await conn.execute(query)).scalars().first()
+
+
 async def token_match(conn: AsyncConnection, token_hash: str) -> tuple[str, str] | None:
     """(pending id, stored token hash) of the item whose live token hashes to ``token_hash``.
     Resolving an item clears its token (repositories/guard.resolve), so only open items
