@@ -179,3 +179,25 @@ async def test_starttls_required_when_configured(relay: FakeRelay) -> None:
 def test_script_is_consumed_in_order() -> None:
     script = Script().add("MAIL", "451 a", "452 b")
     assert [script.next("MAIL", "250") for _ in range(3)] == ["451 a", "452 b", "250"]
+
+
+async def test_a_changed_configuration_closes_the_old_connections(sink: SmtpSink) -> None:
+    """New settings for a configuration (here its From address; in practice a new password or
+    host) get a fresh pool, and the connection kept open with the old ones is closed."""
+    transport = SmtpTransport(connections_per_endpoint=1)
+    try:
+        before = endpoint(sink.port, from_email="old@example.com")
+        await transport.send(before, envelope("r1@example.com"))
+        old_pool = transport.pool(before)
+        [kept] = old_pool._idle
+        after = endpoint(sink.port, from_email="new@example.com")
+        results = await transport.send(after, envelope("r2@example.com"))
+        assert [r.ok for r in results] == [True]
+        assert old_pool.retired and transport.pool(after) is not old_pool
+        async with asyncio.timeout(5):
+            while kept.is_connected:
+                await asyncio.sleep(0.01)
+        assert old_pool._idle == []
+    finally:
+        await transport.close()
+    assert sink.connections == 2

@@ -85,6 +85,9 @@ class EndpointPool:
         self._idle: list[aiosmtplib.SMTP] = []
         self._local_hostname = local_hostname
         self.connections_opened = 0
+        # Set when the configuration changed (SmtpTransport.pool): connections still in use
+        # are closed when their send ends instead of being kept for the next one.
+        self.retired = False
 
     async def send(self, envelope: Envelope) -> list[RecipientResult]:
         async with self._slots:
@@ -104,7 +107,10 @@ class EndpointPool:
                 return _all(envelope.recipients, exc.code, exc.reply, soft=exc.soft)
             finally:
                 if client is not None and client.is_connected:
-                    self._idle.append(client)
+                    if self.retired:
+                        await _quietly_close(client, polite=True)
+                    else:
+                        self._idle.append(client)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         ep = self.endpoint
@@ -235,13 +241,24 @@ class SmtpTransport:
         self._size = connections_per_endpoint
         self._local_hostname = local_hostname
         self._pools: dict[SmtpEndpoint, EndpointPool] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     def pool(self, endpoint: SmtpEndpoint) -> EndpointPool:
-        # Keyed by the whole endpoint: a changed password or port gets fresh connections.
+        # Keyed by the whole endpoint: a changed password or port gets fresh connections, and
+        # the connections made with the configuration's old settings are closed.
         found = self._pools.get(endpoint)
         if found is None:
+            if endpoint.config_id is not None:
+                for old in [e for e in self._pools if e.config_id == endpoint.config_id]:
+                    self._retire(self._pools.pop(old))
             found = self._pools[endpoint] = EndpointPool(endpoint, self._size, self._local_hostname)
         return found
+
+    def _retire(self, pool: EndpointPool) -> None:
+        pool.retired = True
+        task = asyncio.get_running_loop().create_task(pool.close())  # the idle ones, now
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def send(self, endpoint: SmtpEndpoint, envelope: Envelope) -> list[RecipientResult]:
         return await self.pool(endpoint).send(envelope)
@@ -250,3 +267,5 @@ class SmtpTransport:
         pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             await pool.close()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
