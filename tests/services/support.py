@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select, text
 
 from agentpost.services import accounts
@@ -36,7 +38,7 @@ async def fresh(ctx: AppContext, record: AgentRecord) -> AgentRecord:
 
 
 async def send(
-    ctx: AppContext, sender: AgentRecord, to: str | list[str], subject: str = "Hello", **kw: str
+    ctx: AppContext, sender: AgentRecord, to: str | list[str], subject: str = "Hello", **kw: Any
 ) -> SendResult:
     return await submit_message(ctx, sender, SendRequest(to=to, subject=subject, **kw))
 

@@ -14,8 +14,9 @@ from agentpost.errors import (
     ApprovalRequiresOwner,
     PendingNotFound,
     PendingResolved,
+    RateLimited,
 )
-from agentpost.services import pending
+from agentpost.services import pending, permissions
 from agentpost.services.accounts import Principal, PrincipalKind, create_owner
 from agentpost.services.context import AppContext
 from agentpost.storage.tables import deliveries, messages
@@ -169,3 +170,23 @@ async def test_reminders_fall_due_on_schedule_and_come_once(any_ctx: AppContext)
     await age(72)  # 94.5 h: a new cycle opens
     labels = [n.label for n in await pending.claim_reminders(any_ctx, as_agent)]
     assert labels == ["follow-up reminder, cycle 2"]
+
+
+async def test_held_mail_counts_against_the_limits_once_when_it_goes_out(
+    any_ctx: AppContext,
+) -> None:
+    any_ctx.settings = any_ctx.settings.model_copy(update={"default_hourly_send_limit": 1})
+    as_agent, pending_id = await _held(any_ctx)
+    writer = as_agent.agent
+    assert writer is not None
+
+    async def hourly_used() -> int:
+        budget = await permissions.send_budget(any_ctx, writer)
+        [window] = [w for w in budget.routes[0].windows if w.name == "hourly"]
+        return window.used
+
+    assert await hourly_used() == 0  # held, not sent: the hour's one send is still free
+    await pending.approve(any_ctx, await admin(any_ctx), pending_id)
+    assert await hourly_used() == 1
+    with pytest.raises(RateLimited):
+        await send(any_ctx, writer, "y@example.com", text="hello")

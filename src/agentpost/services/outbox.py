@@ -280,6 +280,7 @@ async def store_outgoing(
                     if within is not None:
                         await within(conn, parsed.message_id)
                     return _held_result(agent, parsed.message_id, envelope, held)
+            await permissions.count_send(conn, grant)
             await loops.check_and_log(ctx, conn, agent, parsed, envelope)
             raw, parsed = await relay_outbound.relay_sender(
                 ctx, conn, agent, grant.config_id, envelope, (raw, parsed)

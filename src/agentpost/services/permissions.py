@@ -45,9 +45,18 @@ PURGE_EVERY = 64  # sends per prune of the send log, on average
 @dataclass(frozen=True, slots=True)
 class SendGrant:
     """The send may go ahead; external recipients go through ``config_id`` (None: the
-    owner's default configuration, chosen by the delivery worker)."""
+    owner's default configuration, chosen by the delivery worker). ``count`` is what
+    ``count_send`` adds to the send log once the send is really going out."""
 
     config_id: str | None = None
+    count: SendCount | None = None  # None: local mail only, which no limit counts
+
+
+@dataclass(frozen=True, slots=True)
+class SendCount:
+    agent_id: str
+    recipients: int  # external ones
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +275,7 @@ async def _choose(
 async def authorize_send(
     ctx: AppContext, conn: AsyncConnection, agent: AgentRecord, envelope: list[Address]
 ) -> SendGrant:
-    """Check ``agent`` may send to ``envelope`` now; count the send against its limits."""
+    """Check ``agent`` may send to ``envelope`` now (``count_send`` then counts it)."""
     await idempotency.bind_to_send(conn)
     external = [a for a in envelope if a.domain != ctx.settings.domain]
     if not external:  # local mail: only a silenced agent is refused; no configuration needed
@@ -287,13 +296,26 @@ async def authorize_send(
     for usage in await route_usage(conn, agent, route, now, limited_only=True, known=known):
         if usage.remaining == 0:
             raise _refusal(usage, route.config_id, now)
+    return SendGrant(route.config_id, SendCount(agent.id, len(external), now))
+
+
+async def count_send(conn: AsyncConnection, grant: SendGrant) -> None:
+    """Count an authorized send against the limits, in the send's own transaction. Called
+    only when the message really goes out: held mail counts when the owner releases it, not
+    also when it is held."""
+    count = grant.count
+    if count is None:
+        return
     # Old log rows only cost space: prune now and then, not on every send.
     if secrets.randbelow(PURGE_EVERY) == 0:
-        await repo.purge_send_log(conn, agent.id, now - LOG_RETENTION)
+        await repo.purge_send_log(conn, count.agent_id, count.at - LOG_RETENTION)
     await repo.log_send(
-        conn, agent_id=agent.id, config_id=route.config_id, recipients=len(external), at=now
+        conn,
+        agent_id=count.agent_id,
+        config_id=grant.config_id,
+        recipients=count.recipients,
+        at=count.at,
     )
-    return SendGrant(config_id=route.config_id)
 
 
 async def send_budget(ctx: AppContext, agent: AgentRecord) -> Budget:
