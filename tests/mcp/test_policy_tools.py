@@ -3,6 +3,8 @@ calling (GET/POST /tools) over real HTTP, whose results must equal the MCP tools
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -128,8 +130,8 @@ async def test_function_tools_follow_permissions(
     openai_names = [t["function"]["name"] for t in both["openai"]]
     anthropic_names = [t["name"] for t in both["anthropic"]]
     assert openai_names == anthropic_names
-    assert {"send_email", "get_send_budget", "list_inbox"} <= set(openai_names)
-    assert not {"create_account", "delete_agent", "wait_for_email"} & set(openai_names)
+    assert {"send_email", "get_send_budget", "list_inbox", "wait_for_email"} <= set(openai_names)
+    assert not {"create_account", "delete_agent"} & set(openai_names)
     send = next(t for t in both["openai"] if t["function"]["name"] == "send_email")
     assert send["type"] == "function"
     assert send["function"]["parameters"]["required"] == ["to", "subject"]
@@ -167,3 +169,23 @@ async def test_function_call_equals_the_mcp_tool(
     assert "limit" in bad.json()["error"]
     assert (master.status_code, master.json()["code"]) == (403, "tool_not_permitted")
     assert (limited.status_code, limited.json()["code"]) == (429, "rate_limited")
+
+
+async def test_wait_for_email_by_function_call_waits_by_long_poll(
+    api_url: str, alice: Agent, bob: Agent, api: ApiFor
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=f"{api_url}/api/v1", headers=_auth(alice.key), timeout=30
+    ) as http:
+        waiting = asyncio.create_task(http.post("/tools/wait_for_email", json={"timeout": 20}))
+        await asyncio.sleep(0.5)  # the long poll is open
+        await api(bob.key).send("alice@localhost", "Are you there?", text="ping")
+        answer = await asyncio.wait_for(waiting, 25)
+        idle = await http.post("/tools/wait_for_email", json={"timeout": 1})
+    assert answer.status_code == 200, answer.text
+    arrived = json.loads(answer.json()["result"])
+    assert arrived["arrived"] is True and arrived["mode"] == "poll"
+    assert arrived["email"]["subject"] == "Are you there?"
+    assert arrived["email"]["from"] == "bob@localhost"
+    timed_out = json.loads(idle.json()["result"])
+    assert timed_out["arrived"] is False and timed_out["timedOut"] is True

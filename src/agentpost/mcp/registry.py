@@ -44,6 +44,9 @@ class ToolContext:
 
     client: AgentPostClient
     admin: AgentPostClient | None = None
+    # False where the client cannot hold an event stream open (function calling runs tools
+    # in-process, where a response is only seen whole): waiting tools use the long poll.
+    streams: bool = True
 
     @property
     def admin_or_agent(self) -> AgentPostClient:

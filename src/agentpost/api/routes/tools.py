@@ -7,8 +7,9 @@ One registry (``mcp.tools.ALL_TOOLS``) and one code path: a call runs the very `
 the MCP server runs, with a ``ToolContext`` whose client talks to this same app in-process
 (``httpx.ASGITransport``) under the caller's own key, so permissions, limits and answers are
 identical to MCP. An agent is offered neither master-key tools nor, when its owner turned
-sending off, the sending tools; ``wait_for_email`` is not offered because it holds an event
-stream open, which a request/response call cannot carry (``GET /mail/wait`` does the same).
+sending off, the sending tools. ``wait_for_email`` runs in long-poll mode here (``GET
+/mail/wait``): an event stream cannot be read through the in-process client, which only sees
+a response once it is complete.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ router = APIRouter(prefix="/tools", tags=["tools"])
 SENDING_TOOLS = frozenset(
     {"send_email", "reply_email", "forward_email", "template_send", "message_agent"}
 )
-STREAMING_TOOLS = frozenset({"wait_for_email"})
 IN_PROCESS_URL = "http://agentpost.internal"
 
 
@@ -62,7 +62,6 @@ async def allowed_tools(ctx: AppContext, agent: AgentRecord) -> list[ToolSpec[An
         spec
         for spec in ALL_TOOLS
         if not spec.uses_master_key
-        and spec.name not in STREAMING_TOOLS
         and (can_send or spec.name not in SENDING_TOOLS)
     ]
 
@@ -118,7 +117,7 @@ async def call_tool(
     transport = httpx.ASGITransport(app=request.app)
     async with AgentPostClient(IN_PROCESS_URL, key, transport=transport) as client:
         try:
-            text = await spec.run(ToolContext(client=client), arguments or {})
+            text = await spec.run(ToolContext(client=client, streams=False), arguments or {})
         except ToolFailure as exc:
             raise InvalidInput(str(exc), code="invalid_arguments") from exc
         except ClientError as exc:

@@ -52,6 +52,8 @@ async def wait_for_email(ctx: ToolContext, args: WaitForEmailArgs) -> str:
     due a reminder to your owner."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + args.timeout
+    if not ctx.streams:
+        return json.dumps(await _poll(ctx.client, args.timeout, args.timeout))
     try:
         event = await _push(ctx.client, args.timeout)
     except (ClientError, _StreamEnded):
