@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import smtplib
 
 import pytest
@@ -229,3 +230,30 @@ async def test_auth_inside_a_transaction_is_refused(
         return client.docmd("AUTH", "PLAIN")
 
     assert code_and_text(await session(server.port, attempt)).startswith("503 5.5.1")
+
+
+async def test_repeated_failed_auth_closes_the_connection(
+    ctx: AppContext, server: SmtpServer, alice: Agent
+) -> None:
+    """Two refusals answer 535; the third failure in one connection ends it with 421."""
+    wrong = base64.b64encode(f"\0{alice.address}\0ak_{'0' * 48}".encode()).decode()
+
+    def attempt(client: smtplib.SMTP) -> list[tuple[int, bytes]]:
+        client.starttls(context=client_tls(ctx))
+        client.ehlo()
+        answers = [client.docmd("AUTH", f"PLAIN {wrong}") for _ in range(3)]
+        try:
+            client.noop()
+        except smtplib.SMTPServerDisconnected:
+            answers.append((0, b"disconnected"))
+        return answers
+
+    answers = await session(server.port, attempt)
+    assert [code for code, _ in answers] == [535, 535, 421, 0]
+
+    # A new connection may try again (and succeed with the right key).
+    def again(client: smtplib.SMTP) -> int:
+        _login(ctx, client, alice.address, alice.key)
+        return 235
+
+    assert await session(server.port, again) == 235

@@ -52,6 +52,9 @@ _RCPT_REPLIES: tuple[tuple[type[AgentPostError], str], ...] = (
 )
 
 
+MAX_AUTH_FAILURES = 3  # refused AUTH attempts before the connection is closed (421)
+
+
 class SmtpHandler:
     """One handler for all sessions of a listener; per-transaction state lives in the envelope."""
 
@@ -78,12 +81,19 @@ class SmtpHandler:
     ) -> str | None:
         if envelope.mail_from:
             return replies.AUTH_IN_TRANSACTION
+        current = session_of(session)
         try:
             agent = await verify(self._ctx, await read_credentials(server, args))
         except AuthRefused as refused:
             log.warning("SMTP AUTH refused for %s", describe_peer(session))
-            return refused.reply
-        current = session_of(session)
+            current.auth_failures += 1
+            if current.auth_failures < MAX_AUTH_FAILURES:
+                return refused.reply
+            # Guessing keys one connection after another is slow; within one it is cut short.
+            await server.push(replies.AUTH_TOO_MANY)
+            if server.transport is not None:
+                server.transport.close()
+            return None
         current.agent = agent
         current.authenticated = True
         log.info("SMTP AUTH as %s from %s", agent.address, describe_peer(session))

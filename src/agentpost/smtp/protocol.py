@@ -63,6 +63,7 @@ class AgentSession(Session):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
         self.agent: AgentRecord | None = None
+        self.auth_failures = 0  # refused AUTH attempts on this connection
 
 
 class AgentEnvelope(Envelope):
