@@ -3,6 +3,8 @@ and isolation between agents."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from agentpost.errors import (
@@ -238,3 +240,24 @@ async def test_read_many_returns_existing_messages_in_uid_order(any_ctx: AppCont
         (1, "body one\n"),
         (3, "body three\n"),
     ]
+
+
+@pytest.mark.postgres
+async def test_moves_in_opposite_directions_at_once_do_not_deadlock(any_ctx: AppContext) -> None:
+    """Two moves A→B and B→A at the same time touch both folder rows (UIDs, counters): they
+    must take them in one order, or PostgreSQL kills one of them as a deadlock."""
+    alice, bob = await agent(any_ctx, "alice"), await agent(any_ctx, "bob")
+    await mailbox.create_folder(any_ctx, bob, "Projects")
+    for n in range(40):
+        await send(any_ctx, alice, "bob@localhost", subject=f"m{n}")
+    inbox = await _uids(any_ctx, bob, "INBOX")
+    await mailbox.move_messages(any_ctx, bob, inbox[:20], source="INBOX", target="Projects")
+    for _ in range(5):
+        here = await _uids(any_ctx, bob, "INBOX")
+        there = await _uids(any_ctx, bob, "Projects")
+        await asyncio.gather(
+            mailbox.move_messages(any_ctx, bob, here, source="INBOX", target="Projects"),
+            mailbox.move_messages(any_ctx, bob, there, source="Projects", target="INBOX"),
+        )
+    counts = {f.name: f.total for f in await mailbox.list_folders(any_ctx, bob)}
+    assert counts["INBOX"] + counts["Projects"] == 40

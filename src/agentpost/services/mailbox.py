@@ -223,6 +223,7 @@ async def move_messages(
         dst = await _folder(conn, agent, target)
         if src.id == dst.id:
             raise InvalidInput("source and target folder are the same", field="to")
+        await folder_repo.lock_folders(conn, [src.id, dst.id])
         for record in await repo.get_by_uids(conn, src.id, uids):
             new_uid = await folder_repo.allocate_uid(conn, dst.id)
             await repo.move(conn, record.id, dst.id, new_uid)
@@ -242,6 +243,7 @@ async def delete_messages(
             await expunge(conn, ctx.db.dialect, records)
         else:
             trash = await _folder(conn, agent, TRASH)
+            await folder_repo.lock_folders(conn, [src.id, trash.id])
             for record in records:
                 await repo.move(
                     conn, record.id, trash.id, await folder_repo.allocate_uid(conn, trash.id)

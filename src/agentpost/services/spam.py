@@ -73,6 +73,7 @@ async def _judge(
         new_uid, moved = record.uid, False
         if record.folder != target:
             dst = await _folder(conn, agent, target)
+            await folder_repo.lock_folders(conn, [record.folder_id, dst.id])
             new_uid = await folder_repo.allocate_uid(conn, dst.id)
             await message_repo.move(conn, record.id, dst.id, new_uid)
             moved = True

@@ -65,7 +65,7 @@ async def store_copies(
     used: dict[str, int] = {}
     for spec in specs:
         used[spec.agent_id] = used.get(spec.agent_id, 0) + spec.size
-    for agent_id, size in used.items():
+    for agent_id, size in sorted(used.items()):  # one lock order for every writer (PostgreSQL)
         await account_repo.add_used_bytes(conn, agent_id, size)
     return [
         StoredCopy(agent_id=spec.agent_id, folder=spec.folder, uid=new.uid, row_id=row_id)
@@ -81,7 +81,9 @@ async def _reserve_uids(
     for spec in specs:
         counts[(spec.agent_id, spec.folder)] = counts.get((spec.agent_id, spec.folder), 0) + 1
     reserved = {}
-    for (agent_id, folder), count in counts.items():
+    # Sorted: concurrent stores take the folder rows' locks in one order (no deadlock on
+    # PostgreSQL when two messages reach the same mailboxes in different orders).
+    for (agent_id, folder), count in sorted(counts.items()):
         block = await folder_repo.reserve_uids(conn, agent_id, folder, count)
         if block is None:
             raise FolderNotFound(f'folder "{folder}" does not exist')

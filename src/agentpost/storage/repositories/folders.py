@@ -75,6 +75,23 @@ async def list_folders(conn: AsyncConnection, agent_id: str) -> list[FolderRecor
     return [_folder(r) for r in result.mappings()]
 
 
+async def lock_folders(conn: AsyncConnection, folder_ids: list[int]) -> None:
+    """Take the row locks of the folders a move touches, in id order, before touching them.
+
+    A move writes both folder rows (the target's next UID, both message counters, the latter
+    from triggers); two moves in opposite directions taking them in the order they reach them
+    would deadlock on PostgreSQL. SQLite's single writer has no such order to keep."""
+    if conn.dialect.name == "sqlite" or not folder_ids:
+        return
+    query = (
+        select(folders.c.id)
+        .where(folders.c.id.in_(sorted(set(folder_ids))))
+        .order_by(folders.c.id)
+        .with_for_update()
+    )
+    await conn.execute(query)
+
+
 async def allocate_uid(conn: AsyncConnection, folder_id: int) -> int:
     """Take the folder's next UID; the UPDATE's row lock makes it safe across processes."""
     return await allocate_uids(conn, folder_id, 1)
