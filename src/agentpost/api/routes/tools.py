@@ -61,8 +61,7 @@ async def allowed_tools(ctx: AppContext, agent: AgentRecord) -> list[ToolSpec[An
     return [
         spec
         for spec in ALL_TOOLS
-        if not spec.uses_master_key
-        and (can_send or spec.name not in SENDING_TOOLS)
+        if not spec.uses_master_key and (can_send or spec.name not in SENDING_TOOLS)
     ]
 
 
