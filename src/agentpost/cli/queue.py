@@ -8,6 +8,7 @@ workers are woken, in other processes too on PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
@@ -27,6 +28,8 @@ from agentpost.cli.common import (
 )
 from agentpost.config import Settings
 from agentpost.services import queue
+from agentpost.services.accounts import Principal
+from agentpost.services.context import AppContext
 from agentpost.services.queue import QueueSelection
 from agentpost.storage.repositories.delivery import QueueRow
 
@@ -79,19 +82,31 @@ async def _list(settings: Settings, sel: QueueSelection, limit: int) -> list[Que
         return await queue.list_queue(ctx, admin, sel, limit=limit)
 
 
-async def _retry(settings: Settings, sel: QueueSelection) -> int:
+# What ``retry``, ``requeue`` and ``cancel`` run: a service call over a selection of rows.
+Steer = Callable[[AppContext, Principal, QueueSelection], Awaitable[int]]
+
+
+async def _steer(settings: Settings, action: Steer, sel: QueueSelection) -> int:
     async with admin_session(settings) as (ctx, admin):
-        return await queue.retry_now(ctx, admin, sel)
+        return await action(ctx, admin, sel)
 
 
-async def _cancel(settings: Settings, sel: QueueSelection) -> int:
-    async with admin_session(settings) as (ctx, admin):
-        return await queue.cancel(ctx, admin, sel)
-
-
-async def _requeue(settings: Settings, sel: QueueSelection) -> int:
-    async with admin_session(settings) as (ctx, admin):
-        return await queue.requeue(ctx, admin, sel)
+def _steer_command(
+    action: Steer,
+    selection: tuple[list[int] | None, str | None, bool],
+    where: tuple[DataDirOption, DatabaseUrlOption],
+    json_output: bool,
+    words: tuple[str, str],
+) -> None:
+    """Run ``action`` on the selected rows; print how many changed (``words``: the JSON key
+    and the sentence after the count)."""
+    settings = build_settings(data_dir=where[0], database_url=where[1])
+    changed = run(_steer(settings, action, _selection(*selection)), settings)
+    key, sentence = words
+    if json_output:
+        print_json({key: changed})
+        return
+    out_console().print(f"{changed} {sentence}")
 
 
 @app.command("list")
@@ -142,12 +157,13 @@ def retry_command(
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Try queued and deferred rows now instead of at their next attempt time."""
-    settings = build_settings(data_dir=data_dir, database_url=database_url)
-    changed = run(_retry(settings, _selection(ids, agent, everything)), settings)
-    if json_output:
-        print_json({"retried": changed})
-        return
-    out_console().print(f"{changed} delivery row(s) are due now.")
+    _steer_command(
+        queue.retry_now,
+        (ids, agent, everything),
+        (data_dir, database_url),
+        json_output,
+        ("retried", "delivery row(s) are due now."),
+    )
 
 
 @app.command("requeue")
@@ -160,12 +176,13 @@ def requeue_command(
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Send failed rows again, with a fresh delivery deadline."""
-    settings = build_settings(data_dir=data_dir, database_url=database_url)
-    changed = run(_requeue(settings, _selection(ids, agent, everything)), settings)
-    if json_output:
-        print_json({"requeued": changed})
-        return
-    out_console().print(f"{changed} failed delivery row(s) are queued again.")
+    _steer_command(
+        queue.requeue,
+        (ids, agent, everything),
+        (data_dir, database_url),
+        json_output,
+        ("requeued", "failed delivery row(s) are queued again."),
+    )
 
 
 @app.command("cancel")
@@ -178,9 +195,10 @@ def cancel_command(
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Stop queued and deferred rows for good: they are marked failed, never sent."""
-    settings = build_settings(data_dir=data_dir, database_url=database_url)
-    changed = run(_cancel(settings, _selection(ids, agent, everything)), settings)
-    if json_output:
-        print_json({"cancelled": changed})
-        return
-    out_console().print(f"{changed} delivery row(s) are cancelled.")
+    _steer_command(
+        queue.cancel,
+        (ids, agent, everything),
+        (data_dir, database_url),
+        json_output,
+        ("cancelled", "delivery row(s) are cancelled."),
+    )
