@@ -12,10 +12,13 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentpost import __version__
 from agentpost.api.errors import error_response, install_error_handlers
+from agentpost.api.mcp_http import PATH as MCP_PATH
+from agentpost.api.mcp_http import McpEndpoint
 from agentpost.api.routes import accounts, batch, events, folders, health, mail
 from agentpost.api.routes import agent_messages as agent_message_routes
 from agentpost.api.routes import audit as audit_routes
@@ -175,5 +178,10 @@ def create_app(ctx: AppContext) -> FastAPI:
             app.include_router(
                 router, prefix=prefix, responses=ERROR_RESPONSES, include_in_schema=documented
             )
+    mcp_endpoint = McpEndpoint(ctx)
+    mcp_endpoint.attach(app)
+    app.state.mcp = mcp_endpoint
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp_endpoint, include_in_schema=False))
+    app.router.add_event_handler("shutdown", mcp_endpoint.close)
     app.openapi = _openapi_without_422(app)  # type: ignore[method-assign]
     return app
