@@ -105,14 +105,19 @@ async def insert_agent(conn: AsyncConnection, *, key_hash: str, record: AgentRec
     )
 
 
+# Every authenticated request and every send looks an agent up: built once.
+_BY_KEY_HASH = select(*_AGENT_COLUMNS).where(agents.c.key_hash == bindparam("p_hash"))
+_BY_ID = select(*_AGENT_COLUMNS).where(agents.c.id == bindparam("p_id"))
+
+
 async def agent_by_key_hash(conn: AsyncConnection, key_hash: str) -> AgentRecord | None:
-    result = await conn.execute(select(*_AGENT_COLUMNS).where(agents.c.key_hash == key_hash))
+    result = await conn.execute(_BY_KEY_HASH, {"p_hash": key_hash})
     row = result.mappings().first()
     return _agent(row) if row else None
 
 
 async def agent_by_id(conn: AsyncConnection, agent_id: str) -> AgentRecord | None:
-    result = await conn.execute(select(*_AGENT_COLUMNS).where(agents.c.id == agent_id))
+    result = await conn.execute(_BY_ID, {"p_id": agent_id})
     row = result.mappings().first()
     return _agent(row) if row else None
 
