@@ -204,9 +204,10 @@ async def _store(
             owners.append(position)
     stored = await store_copies(conn, ctx.db.dialect, specs)
     result: list[list[StoredCopy]] = [[] for _ in group]
-    for position, copy, place in zip(owners, stored, places, strict=True):
-        await placement.after_store(ctx, conn, copy, place, group[position].inspection)
+    for position, copy in zip(owners, stored, strict=True):
         result[position].append(copy)
+    inspections = [group[position].inspection for position in owners]
+    await placement.after_store_many(ctx, conn, list(zip(stored, places, inspections, strict=True)))
     return result
 
 

@@ -16,6 +16,7 @@ mail is delivered, not when a client happens to read it:
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,21 +115,32 @@ async def after_store(
     inspection: Inspection,
 ) -> None:
     """Records that need the stored copy's row id (tags, scan results)."""
-    if inspection.report is not None:
-        await scan_repo.insert_scans(
-            conn,
-            [
-                {
-                    "message_row_id": copy.row_id,
-                    "agent_id": copy.agent_id,
-                    "score": inspection.report.score,
-                    "verdict": inspection.results.get(copy.agent_id, HAM),
-                    "internal": inspection.internal,
-                    "report": inspection.stored_report(),
-                }
-            ],
-        )
-    await tags.tag_copy(ctx, conn, copy, list(placement.tags))
+    await after_store_many(ctx, conn, [(copy, placement, inspection)])
+
+
+async def after_store_many(
+    ctx: AppContext,
+    conn: AsyncConnection,
+    stored: Sequence[tuple[StoredCopy, Placement, Inspection]],
+) -> None:
+    """``after_store`` for a group of copies: their scan rows in one statement."""
+    await scan_repo.insert_scans(
+        conn,
+        [
+            {
+                "message_row_id": copy.row_id,
+                "agent_id": copy.agent_id,
+                "score": inspection.report.score,
+                "verdict": inspection.results.get(copy.agent_id, HAM),
+                "internal": inspection.internal,
+                "report": inspection.stored_report(),
+            }
+            for copy, _, inspection in stored
+            if inspection.report is not None
+        ],
+    )
+    for copy, placement, _ in stored:
+        await tags.tag_copy(ctx, conn, copy, list(placement.tags))
 
 
 # Sender reports are rare and read on every delivery: each process keeps an agent's reports

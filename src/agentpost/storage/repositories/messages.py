@@ -90,6 +90,7 @@ class NewMessage:
 
 
 _INSERT_BLOB = insert(message_blobs).returning(message_blobs.c.id)
+_INSERT_BLOBS = insert(message_blobs).returning(message_blobs.c.id, sort_by_parameter_order=True)
 
 
 async def insert_blob(conn: AsyncConnection, raw: bytes) -> int:
@@ -101,10 +102,7 @@ async def insert_blobs(conn: AsyncConnection, raws: Sequence[bytes]) -> list[int
     """Several blobs in one round trip; ids come back in input order."""
     if len(raws) == 1:
         return [await insert_blob(conn, raws[0])]
-    result = await conn.execute(
-        insert(message_blobs).returning(message_blobs.c.id, sort_by_parameter_order=True),
-        [{"raw": raw} for raw in raws],
-    )
+    result = await conn.execute(_INSERT_BLOBS, [{"raw": raw} for raw in raws])
     return [int(row[0]) for row in result]
 
 
