@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from typing import Self
 
 logger = logging.getLogger(__name__)
 
 
-class Periodic:
+class Periodic(ABC):
     """Calls ``sweep`` every ``interval`` seconds between ``start`` and ``close``."""
 
     name = "periodic job"
@@ -23,8 +24,9 @@ class Periodic:
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
 
+    @abstractmethod
     async def sweep(self) -> None:
-        raise NotImplementedError
+        """One round of the job."""
 
     def start(self) -> Self:
         self._task = asyncio.create_task(self._run(), name=f"agentpost-{self.name}")
