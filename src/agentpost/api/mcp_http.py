@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-import httpx
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -26,6 +25,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentpost.api.errors import error_response
+from agentpost.api.in_process import in_process_client
 from agentpost.client import AgentPostClient
 from agentpost.errors import AgentPostError, Unauthenticated
 from agentpost.mcp.server import build_server
@@ -33,7 +33,6 @@ from agentpost.services import accounts
 from agentpost.services.context import AppContext
 
 PATH = "/mcp"
-IN_PROCESS_URL = "http://agentpost.internal"
 MAX_SERVERS = 1_000  # one per agent key in use; beyond this the oldest is stopped
 
 
@@ -89,8 +88,7 @@ class McpEndpoint:
 
     async def _start(self, token: str) -> _Running:
         assert self._app is not None, "McpEndpoint.attach(app) was not called"
-        transport = httpx.ASGITransport(app=self._app)
-        client = AgentPostClient(IN_PROCESS_URL, token, transport=transport)
+        client = in_process_client(self._app, token)
         server: MCPServer = build_server(client)
         server.streamable_http_app(  # builds the session manager; its Starlette app is unused
             stateless_http=True,

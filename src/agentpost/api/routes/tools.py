@@ -17,14 +17,14 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from agentpost.api.deps import AgentDep, CtxDep, bearer
+from agentpost.api.in_process import in_process_client
 from agentpost.api.schemas import ApiModel
-from agentpost.client import AgentPostClient, ClientError
+from agentpost.client import ClientError
 from agentpost.errors import Forbidden, InvalidInput, ToolNotFound
 from agentpost.mcp.registry import ToolContext, ToolFailure, ToolSpec
 from agentpost.mcp.tools import ALL_TOOLS
@@ -37,7 +37,6 @@ router = APIRouter(prefix="/tools", tags=["tools"])
 SENDING_TOOLS = frozenset(
     {"send_email", "reply_email", "forward_email", "template_send", "message_agent"}
 )
-IN_PROCESS_URL = "http://agentpost.internal"
 
 
 class ToolFormat(enum.StrEnum):
@@ -113,8 +112,7 @@ async def call_tool(
 ) -> ToolResultPublic | JSONResponse:
     """Run one tool with JSON arguments; the answer is the text the MCP tool returns."""
     spec = await _spec_for(ctx, agent, name)
-    transport = httpx.ASGITransport(app=request.app)
-    async with AgentPostClient(IN_PROCESS_URL, key, transport=transport) as client:
+    async with in_process_client(request.app, key) as client:
         try:
             text = await spec.run(ToolContext(client=client, streams=False), arguments or {})
         except ToolFailure as exc:
