@@ -10,6 +10,7 @@ connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run migrations through `agentpost migrate` (agentpost.storage.migrate)")
 
+# target_metadata only lets autogenerate draft a new revision; the revisions never read it.
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
 with context.begin_transaction():
     context.run_migrations()

@@ -1,7 +1,9 @@
-"""Table definitions (SQLAlchemy Core), shared by the repositories and the migrations.
+"""Table definitions (SQLAlchemy Core), used by the repositories.
 
-One module per area, all on the one ``metadata``; importing this package registers every table,
-which is what the migrations rely on. Raw RFC 5322 bytes live in ``message_blobs``, apart from
+One module per area, all on the one ``metadata``; importing this package registers every table.
+The migrations do not import it: each revision spells out its own DDL, and
+tests/storage/test_migrations.py fails when these definitions and the migrated schema drift
+apart (a change here needs a new revision). Raw RFC 5322 bytes live in ``message_blobs``, apart from
 the parsed and indexed fields in ``messages``, so listing and searching never drag message
 bodies through memory. Full-text search is dialect-specific (storage/search.py): an FTS5 table
 ``messages_fts`` on SQLite, made by the migrations; tsvector columns with GIN indexes on

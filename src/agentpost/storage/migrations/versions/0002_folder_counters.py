@@ -22,6 +22,9 @@ wrote every message twice. Existing vectors are split by weight (A from, B to, C
 Revision ID: 0002_folder_counters
 Revises: 0001_core
 Create Date: 2026-11-22
+
+Frozen like 0001 (see there): literal DDL, nothing imported from agentpost.storage.tables. It
+starts from exactly what 0001 makes, so every step is unconditional.
 """
 
 from __future__ import annotations
@@ -30,14 +33,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import TSVECTOR
 
-from agentpost.storage.tables import SEARCH_COLUMNS
-
 revision = "0002_folder_counters"
 down_revision = "0001_core"
 branch_labels = None
 depends_on = None
 
 COUNTERS = ("message_count", "unseen_count")
+SEARCH_COLUMNS = ("search_from", "search_to", "search_subject", "search_text")
 
 # One trigger per event on SQLite; NOT seen is 1 for an unseen message, 0 otherwise.
 SQLITE_TRIGGERS = [
@@ -97,28 +99,10 @@ BACKFILL = """UPDATE folders SET
                     WHERE messages.folder_id = folders.id AND NOT messages.seen)"""
 
 
-def _columns(bind: sa.Connection, table: str) -> set[str]:
-    return {column["name"] for column in sa.inspect(bind).get_columns(table)}
-
-
 def upgrade() -> None:
-    bind = op.get_bind()
-    sqlite = bind.dialect.name == "sqlite"
-    # 0001 creates tables from the live definitions, so a fresh database has these columns.
-    existing = _columns(bind, "folders")
-    for name in COUNTERS:
-        if name not in existing:
-            op.add_column(
-                "folders",
-                sa.Column(name, sa.Integer, nullable=False, server_default=sa.text("0")),
-            )
-    existing = _columns(bind, "messages")
-    vector = sa.Text() if sqlite else TSVECTOR()
-    for name in SEARCH_COLUMNS:
-        if name not in existing:
-            op.add_column("messages", sa.Column(name, vector, nullable=True))
-    if "ix_messages_blob" not in {i["name"] for i in sa.inspect(bind).get_indexes("messages")}:
-        op.create_index("ix_messages_blob", "messages", ["blob_id"])
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    _add_columns(sqlite)
+    op.create_index("ix_messages_blob", "messages", ["blob_id"])
     op.execute(BACKFILL)
     if sqlite:
         for statement in SQLITE_TRIGGERS:
@@ -128,12 +112,22 @@ def upgrade() -> None:
         return
     op.execute(POSTGRES_FUNCTION)
     op.execute(POSTGRES_TRIGGER)
-    if "search_vector" in existing:
-        op.execute(SPLIT_VECTOR)
-        op.execute("DROP INDEX IF EXISTS ix_messages_search")
-        op.drop_column("messages", "search_vector")
+    op.execute(SPLIT_VECTOR)
+    op.drop_index("ix_messages_search", table_name="messages")
+    op.drop_column("messages", "search_vector")
     for name in SEARCH_COLUMNS:
         op.execute(f"CREATE INDEX ix_messages_{name} ON messages USING gin ({name})")
+
+
+def _add_columns(sqlite: bool) -> None:
+    for name in COUNTERS:
+        op.add_column(
+            "folders", sa.Column(name, sa.Integer(), nullable=False, server_default=sa.text("0"))
+        )
+    # SQLite searches its FTS5 table and leaves these NULL; they exist so one INSERT fits both.
+    vector = sa.Text() if sqlite else TSVECTOR()
+    for name in SEARCH_COLUMNS:
+        op.add_column("messages", sa.Column(name, vector, nullable=True))
 
 
 def _write_sqlite_stats() -> None:

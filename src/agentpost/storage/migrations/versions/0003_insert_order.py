@@ -2,8 +2,8 @@
 
 They let one multi-row INSERT ... RETURNING hand back the new ids in input order, which group
 commit needs (SQLite returns RETURNING rows in no guaranteed order, so without a sentinel
-SQLAlchemy falls back to one statement per row). Like 0002, columns are added only when
-missing, because 0001 creates the tables from the current definitions.
+SQLAlchemy falls back to one statement per row). Frozen like 0001 (see there): 0001 creates
+both tables without the column, so it is added unconditionally.
 
 Revision ID: 0003_insert_order
 Revises: 0002_folder_counters
@@ -24,11 +24,8 @@ TABLES = ("messages", "message_blobs")
 
 
 def upgrade() -> None:
-    bind = op.get_bind()
     for table in TABLES:
-        columns = {c["name"] for c in sa.inspect(bind).get_columns(table)}
-        if "insert_order" not in columns:
-            op.add_column(table, sa.Column("insert_order", sa.Integer, nullable=True))
+        op.add_column(table, sa.Column("insert_order", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
