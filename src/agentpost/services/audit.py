@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -77,28 +77,43 @@ def _utc_text(at: datetime) -> str:
 
 async def record(ctx: AppContext, conn: AsyncConnection, entry: AuditEntry) -> int:
     """Append ``entry`` inside the caller's write transaction; returns its sequence number."""
+    return (await record_many(ctx, conn, [entry]))[0]
+
+
+async def record_many(
+    ctx: AppContext, conn: AsyncConnection, entries: Sequence[AuditEntry]
+) -> list[int]:
+    """Append ``entries`` in order, chained, with one read of the head and one insert (a
+    group of sends); returns their sequence numbers."""
+    if not entries:
+        return []
     await ctx.db.serialize(conn, AUDIT_LOCK)
     last_seq, last_hash = await audit_repo.chain_head(conn)
-    seq, at = last_seq + 1, now_utc()
-    await audit_repo.append(
-        conn,
-        {
-            "seq": seq,
-            "at": at,
-            "owner_id": entry.owner_id,
-            "agent_id": entry.agent_id,
-            "config_id": entry.config_id,
-            "operation": entry.operation,
-            "recipients": entry.recipients,
-            "status": entry.status,
-            "error": entry.error,
-            "duration_ms": entry.duration_ms,
-            "detail": json.dumps(entry.detail, sort_keys=True) if entry.detail else None,
-            "prev_hash": last_hash,
-            "hash": entry_hash(last_hash, seq, at, entry),
-        },
-    )
-    return seq
+    rows, seqs = [], []
+    for entry in entries:
+        seq, at = last_seq + 1, now_utc()
+        digest = entry_hash(last_hash, seq, at, entry)
+        rows.append(
+            {
+                "seq": seq,
+                "at": at,
+                "owner_id": entry.owner_id,
+                "agent_id": entry.agent_id,
+                "config_id": entry.config_id,
+                "operation": entry.operation,
+                "recipients": entry.recipients,
+                "status": entry.status,
+                "error": entry.error,
+                "duration_ms": entry.duration_ms,
+                "detail": json.dumps(entry.detail, sort_keys=True) if entry.detail else None,
+                "prev_hash": last_hash,
+                "hash": digest,
+            }
+        )
+        seqs.append(seq)
+        last_seq, last_hash = seq, digest
+    await audit_repo.append_many(conn, rows)
+    return seqs
 
 
 async def record_now(ctx: AppContext, entry: AuditEntry) -> int:

@@ -46,6 +46,8 @@ class AppContext:
     # agent id → monotonic time of the last recorded activity (throttles writes).
     last_activity: dict[str, float] = field(default_factory=dict)
     channel: PgChannel | None = None
+    # Sends' group committer (services/outbox.py makes it on first use, per event loop).
+    send_groups: object = None
 
     async def close(self) -> None:
         if self.channel is not None:

@@ -68,9 +68,12 @@ class HeldMail:
 
 def scan(raw: bytes, parsed: ParsedMessage) -> Findings:
     """Content rules over subject, bodies and attachments. CPU-bound: call it in a thread."""
+    # ``parsed`` comes from the same bytes and counts the same parts as attachments, so when it
+    # lists none there is nothing to read: re-parsing the raw message to find out costs more
+    # than scanning a small message's text.
     attachments = [
         AttachmentText(info.filename, info.content_type, content)
-        for info, content in iter_attachments(raw)
+        for info, content in (iter_attachments(raw) if parsed.attachments else ())
     ]
     return Findings(tuple(scan_content(parsed.subject, parsed.text, parsed.html, attachments)))
 

@@ -4,8 +4,8 @@ A key belongs to one agent and lives 24 hours. Its row moves through three state
 
     pending  claimed by a request, nothing sent yet (``claim``)
     sent     the send committed: flipped by ``bind_to_send`` inside the send's own write
-             transaction (``services.permissions.authorize_send`` calls it), so "sent" and the
-             stored message are one atomic fact
+             transaction (``services.outbox`` calls it once the send's checks have passed),
+             so "sent" and the stored message are one atomic fact
     done     the answer (status and body) is recorded (``complete``)
 
 A retry with the same key and the same request fingerprint gets the recorded answer; a
@@ -104,10 +104,25 @@ async def _claim_once(ctx: AppContext, agent_id: str, key: str, print_: str) -> 
     raise IdempotencyInProgress(f"{HEADER} {key!r}: {message}")
 
 
+Binding = tuple[str, str] | None  # (agent id, key) bound to a running send, if any
+
+
 @contextmanager
 def bound(agent_id: str, key: str) -> Iterator[None]:
     """Run a send with ``key`` bound, so its transaction marks the key sent."""
-    token = _bound.set((agent_id, key))
+    with rebound((agent_id, key)):
+        yield
+
+
+def binding() -> Binding:
+    """The key bound in this task: a send written by another task (group commit) carries it
+    there and ``rebound`` it."""
+    return _bound.get()
+
+
+@contextmanager
+def rebound(value: Binding) -> Iterator[None]:
+    token = _bound.set(value)
     try:
         yield
     finally:

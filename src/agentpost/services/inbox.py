@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -26,6 +27,7 @@ from agentpost.services import offload, placement
 from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
 from agentpost.services.events import Event
+from agentpost.services.group_commit import GroupCommit
 from agentpost.services.store import CopySpec, StoredCopy, store_copies
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
@@ -156,7 +158,6 @@ class _Inbound:
     inspection: placement.Inspection
     agents: list[AgentRecord]
     received: datetime
-    done: asyncio.Future[Delivered]
 
 
 def _parse_and_inspect(
@@ -171,8 +172,7 @@ async def _prepare(raw: bytes, agents: list[AgentRecord]) -> _Inbound:
     # Parsing and content checks are CPU work on untrusted input: a big (or pathological)
     # message goes off the event loop so it cannot stall the HTTP API sharing this loop.
     parsed, inspection = await offload.run_sized(len(raw), _parse_and_inspect, raw, received)
-    done: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
-    return _Inbound(raw, parsed, inspection, agents, received, done)
+    return _Inbound(raw, parsed, inspection, agents, received)
 
 
 async def _store(
@@ -229,51 +229,26 @@ async def accept_message(ctx: AppContext, raw: bytes, agents: list[AgentRecord])
 
 
 class GroupCommitter:
-    """``accept_message`` for a busy listener: group commit.
+    """``accept_message`` for a busy listener: group commit (services/group_commit.py).
 
-    Deliveries that arrive while a transaction is being written wait for it, then go to disk
-    together in the next one: one transaction and one sync for the whole group instead of one
-    each. Every message is still acknowledged only after the commit that holds it. A group that
-    fails is retried message by message, so one bad message cannot fail the others.
+    Deliveries that arrive while a transaction is being written go to disk together in the
+    next one; every message is still acknowledged only after the commit that holds it, and a
+    group that fails is retried message by message.
     """
 
     def __init__(self, ctx: AppContext, *, max_messages: int = 64, max_bytes: int = 32 << 20):
         self._ctx = ctx
-        self._max_messages = max_messages
-        self._max_bytes = max_bytes
-        self._queue: list[_Inbound] = []
-        self._writing = asyncio.Lock()
+        self._limits = {"max_items": max_messages, "max_bytes": max_bytes}
+        self._groups: GroupCommit[_Inbound, list[StoredCopy]] | None = None
 
     async def accept(self, raw: bytes, agents: list[AgentRecord]) -> Delivered:
         item = await _prepare(raw, agents)
-        self._queue.append(item)
-        while not item.done.done():
-            async with self._writing:
-                if not item.done.done():
-                    # Shielded: a client hanging up must not abort the others' commit.
-                    await asyncio.shield(self._commit(self._take()))
-        return item.done.result()
+        if self._groups is None or self._groups.loop is not asyncio.get_running_loop():
+            self._groups = GroupCommit(self._ctx.db, self._write, **self._limits)
+        copies = await self._groups.submit(item, size=len(raw))
+        return _announce(self._ctx, item, copies)
 
-    def _take(self) -> list[_Inbound]:
-        """The oldest waiting messages, up to the group limits (always at least one)."""
-        count, size = 0, 0
-        for item in self._queue:
-            if count and (count == self._max_messages or size + len(item.raw) > self._max_bytes):
-                break
-            count, size = count + 1, size + len(item.raw)
-        group, self._queue = self._queue[:count], self._queue[count:]
-        return group
-
-    async def _commit(self, group: list[_Inbound]) -> None:
-        try:
-            async with self._ctx.db.write() as conn:
-                stored = await _store(self._ctx, conn, group)
-        except Exception as exc:
-            if len(group) == 1:
-                group[0].done.set_exception(exc)
-                return
-            for item in group:
-                await self._commit([item])
-            return
-        for item, copies in zip(group, stored, strict=True):
-            item.done.set_result(_announce(self._ctx, item, copies))
+    async def _write(
+        self, conn: AsyncConnection, group: Sequence[_Inbound]
+    ) -> list[list[StoredCopy]]:
+        return await _store(self._ctx, conn, list(group))

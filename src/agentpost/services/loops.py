@@ -57,40 +57,56 @@ def thread_key(parsed: ParsedMessage) -> str:
     return parsed.in_reply_to or parsed.message_id or "(none)"
 
 
-async def check_and_log(
+async def check(
     ctx: AppContext,
     conn: AsyncConnection,
     agent: AgentRecord,
     parsed: ParsedMessage,
     envelope: list[Address],
 ) -> None:
-    """Refuse a reply over budget (``ReplyLoop``); otherwise log the send per recipient."""
-    now = now_utc()
+    """Refuse a reply over budget (``ReplyLoop``). Reads only: ``log`` counts the send."""
+    if not parsed.in_reply_to:
+        return
     key = thread_key(parsed)
-    parties = sorted({normalize(a.address) for a in envelope})
-    is_reply = bool(parsed.in_reply_to)
-    if is_reply:
-        since = now - timedelta(seconds=ctx.settings.reply_loop_window_seconds)
-        limit = ctx.settings.reply_loop_limit
-        for party in parties:
-            if await scan_repo.replies_since(conn, agent.id, party, key, since) >= limit:
-                raise ReplyLoop(
-                    f"reply loop stopped: {limit} replies to {party} in this thread within "
-                    f"{ctx.settings.reply_loop_window_seconds // 60} minutes already; this looks "
-                    "like two mailers answering each other. Your owner has been told. Do not "
-                    "reply again automatically; wait, or ask your owner.",
-                    field="to",
-                    retry_after=ctx.settings.reply_loop_window_seconds,
-                    party=party,
-                    thread=key,
-                )
+    since = now_utc() - timedelta(seconds=ctx.settings.reply_loop_window_seconds)
+    limit = ctx.settings.reply_loop_limit
+    for party in _parties(envelope):
+        if await scan_repo.replies_since(conn, agent.id, party, key, since) >= limit:
+            raise ReplyLoop(
+                f"reply loop stopped: {limit} replies to {party} in this thread within "
+                f"{ctx.settings.reply_loop_window_seconds // 60} minutes already; this looks "
+                "like two mailers answering each other. Your owner has been told. Do not "
+                "reply again automatically; wait, or ask your owner.",
+                field="to",
+                retry_after=ctx.settings.reply_loop_window_seconds,
+                party=party,
+                thread=key,
+            )
+
+
+async def log_send(
+    ctx: AppContext,
+    conn: AsyncConnection,
+    agent: AgentRecord,
+    parsed: ParsedMessage,
+    envelope: list[Address],
+) -> None:
+    """Log a send that ``check`` let through, per recipient."""
+    now = now_utc()
     # Rows older than the window no longer count against any budget; they only cost space.
     # Prune the agent's own now and then (as services/permissions does with its send log),
     # not on every send.
     if secrets.randbelow(PRUNE_EVERY) == 0:
         window = timedelta(seconds=ctx.settings.reply_loop_window_seconds)
         await scan_repo.prune_reply_log(conn, agent.id, now - window)
-    await scan_repo.log_sends(conn, agent.id, parties, key, is_reply, now)
+    parties = _parties(envelope)
+    await scan_repo.log_sends(
+        conn, agent.id, parties, thread_key(parsed), bool(parsed.in_reply_to), now
+    )
+
+
+def _parties(envelope: list[Address]) -> list[str]:
+    return sorted({normalize(a.address) for a in envelope})
 
 
 async def tell_owner(ctx: AppContext, agent: AgentRecord, exc: ReplyLoop) -> None:

@@ -3,14 +3,21 @@
 One transaction holds the blob, the sender's Sent copy, a delivery row per recipient and the
 local recipients' INBOX copies: a failure anywhere leaves none of them. External recipients
 are recorded as ``queued`` for the delivery worker.
+
+Sends that arrive together share that transaction (group commit, services/group_commit.py):
+each is checked and counted in turn, so limits see the sends before it, then the group's
+messages are stored with one statement per table. A refused send leaves nothing behind and
+does not disturb the others; any other failure retries the group send by send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,6 +48,7 @@ from agentpost.services import (
     audit,
     delivery,
     guard,
+    idempotency,
     loops,
     notices,
     offload,
@@ -51,6 +59,8 @@ from agentpost.services import (
 from agentpost.services.accounts import now_utc
 from agentpost.services.audit import AuditEntry
 from agentpost.services.context import AppContext
+from agentpost.services.events import Event
+from agentpost.services.group_commit import GroupCommit
 from agentpost.services.inbox import mailbox_address, new_mail_event, parse_for_index
 from agentpost.services.store import CopySpec, StoredCopy, store_copies
 from agentpost.storage.records import AgentRecord
@@ -244,6 +254,52 @@ async def _route(
     return statuses, targets
 
 
+@dataclass(slots=True)
+class _Send:
+    """One send on its way to a (group) transaction: the message as examined, and how it
+    must be written."""
+
+    agent: AgentRecord
+    raw: bytes
+    parsed: ParsedMessage
+    findings: guard.Findings
+    inspection: placement.Inspection
+    envelope: list[Address]
+    now: datetime
+    within: Within | None
+    approval: Within | None
+    binding: idempotency.Binding  # the request's Idempotency-Key, marked sent with it
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What the checks decided for a send; nothing of it is written yet."""
+
+    grant: permissions.SendGrant
+    verdict: guard.Verdict
+    raw: bytes = b""  # as it goes out (the relay may rewrite the sender)
+    parsed: ParsedMessage | None = None
+    statuses: list[RecipientStatus] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # local agents that get a copy
+
+
+@dataclass(slots=True)
+class _Sent:
+    """A send that went through its own writes; the group's batched store follows."""
+
+    send: _Send
+    plan: _Plan
+    parsed: ParsedMessage
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """A committed send: the answer, and the events to publish for it."""
+
+    result: SendResult
+    events: list[Event]
+
+
 async def store_outgoing(
     ctx: AppContext,
     agent: AgentRecord,
@@ -261,66 +317,193 @@ async def store_outgoing(
     pending item instead (``within`` still runs: the send was dealt with). ``approval`` is
     the owner's release of a held message (services/pending.py): it replaces the guard and
     claims the pending item in this same transaction, so the message goes out exactly once.
+
+    Concurrent sends share transactions (services/group_commit.py); one with ``within`` or
+    ``approval`` gets its own, since those run code that is not this module's.
     """
     now = now_utc()
     raw = loops.stamp(raw)  # SMTP submission brings client-built bytes (RFC 3834 headers)
     local = any(a.domain == ctx.settings.domain for a in envelope)
     parsed, findings, inspection = await offload.run_sized(len(raw), _examine, raw, now, local)
-    held: guard.HeldMail | None = None
+    send = _Send(
+        agent, raw, parsed, findings, inspection, envelope, now, within, approval,
+        idempotency.binding(),
+    )  # fmt: skip
+    alone = within is not None or approval is not None
     try:
-        async with ctx.db.write() as conn:
-            grant = await permissions.authorize_send(ctx, conn, agent, envelope)
-            if approval is not None:
-                verdict = guard.Verdict()
-                await approval(conn, parsed.message_id)
-            else:
-                verdict = await guard.decide(ctx, conn, agent, findings, envelope)
-                if verdict.action == "hold":
-                    held = await guard.hold(ctx, conn, agent, (raw, parsed), envelope, verdict)
-                    if within is not None:
-                        await within(conn, parsed.message_id)
-                    return _held_result(agent, parsed.message_id, envelope, held)
-            await permissions.count_send(conn, grant)
-            await loops.check_and_log(ctx, conn, agent, parsed, envelope)
-            raw, parsed = await relay_outbound.relay_sender(
-                ctx, conn, agent, grant.config_id, envelope, (raw, parsed)
-            )
-            sent, copies, statuses = await _store(
-                ctx, conn, agent, (raw, parsed, inspection), envelope, now, grant.config_id
-            )
-            await audit.record(
-                ctx,
-                conn,
-                AuditEntry(
-                    "send.accepted",
-                    owner_id=agent.owner_id,
-                    agent_id=agent.id,
-                    config_id=grant.config_id,
-                    recipients=len(envelope),
-                ),
-            )
-            if within is not None:
-                await within(conn, parsed.message_id)
+        done = await _groups(ctx).submit(send, size=len(raw), alone=alone)
     except (Forbidden, RateLimited) as exc:
         await _audit_refusal(ctx, agent, envelope, exc)
         if isinstance(exc, ReplyLoop):
             await loops.tell_owner(ctx, agent, exc)
         raise
-    finally:
-        if held is not None:  # after the commit: the owner's approval request goes out now
-            ctx.events.publish(notices.wake_event())
-    events = [new_mail_event(c, parsed.subject, agent.address, parsed.message_id) for c in copies]
+    ctx.events.publish_all(done.events)
+    return done.result
+
+
+def _groups(ctx: AppContext) -> GroupCommit[_Send, _Done]:
+    """The context's group committer for sends, on the running event loop."""
+    loop = asyncio.get_running_loop()
+    groups = ctx.send_groups
+    if not isinstance(groups, GroupCommit) or groups.loop is not loop:
+        groups = ctx.send_groups = GroupCommit(ctx.db, functools.partial(_write_group, ctx))
+    return cast(GroupCommit[_Send, _Done], groups)
+
+
+async def _write_group(
+    ctx: AppContext, conn: AsyncConnection, sends: Sequence[_Send]
+) -> list[_Done | BaseException]:
+    """One group's transaction. Each send in turn is checked, then writes its own rows (so
+    the next one's limits see it); a refusal from the checks leaves nothing of that send and
+    becomes its outcome. Then the sent messages are stored together."""
+    outcomes: list[_Done | _Sent | BaseException] = []
+    reads = _Reads()
+    for send in sends:
+        with idempotency.rebound(send.binding):
+            try:
+                plan = await _check(ctx, conn, send, reads)
+            except AgentPostError as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append(await _apply(ctx, conn, send, plan))
+    sent = [o for o in outcomes if isinstance(o, _Sent)]
+    stored = iter(await _store(ctx, conn, sent))
+    return [next(stored) if isinstance(o, _Sent) else o for o in outcomes]
+
+
+@dataclass(slots=True)
+class _Reads:
+    """What the sends of one group read once: permissions, configurations, relay accounts."""
+
+    permissions: permissions.Reads = field(default_factory=permissions.Reads)
+    relay_accounts: relay_outbound.Accounts = field(default_factory=dict)
+
+
+async def _check(ctx: AppContext, conn: AsyncConnection, send: _Send, reads: _Reads) -> _Plan:
+    """Everything that may refuse the send, reading only: permissions and limits, the guard
+    (unless the owner is releasing it), the reply-loop budget, the recipients."""
+    grant = await permissions.authorize_send(
+        ctx, conn, send.agent, send.envelope, reads.permissions
+    )
+    if send.approval is not None:
+        verdict = guard.Verdict()
+    else:
+        verdict = await guard.decide(ctx, conn, send.agent, send.findings, send.envelope)
+        if verdict.action == "hold":
+            return _Plan(grant, verdict)
+    await loops.check(ctx, conn, send.agent, send.parsed, send.envelope)
+    raw, parsed = await relay_outbound.relay_sender(
+        ctx,
+        conn,
+        send.agent,
+        grant.config_id,
+        send.envelope,
+        (send.raw, send.parsed),
+        reads.relay_accounts,
+    )
+    statuses, targets = await _route(ctx, conn, send.envelope, len(raw))
+    return _Plan(grant, verdict, raw, parsed, statuses, targets)
+
+
+async def _apply(ctx: AppContext, conn: AsyncConnection, send: _Send, plan: _Plan) -> _Done | _Sent:
+    """The send's own writes: its Idempotency-Key, then either the held item, or the owner's
+    claim, the limit and loop counters."""
+    await idempotency.bind_to_send(conn)
+    agent = send.agent
+    if plan.parsed is None:  # held for the owner's approval
+        held = await guard.hold(
+            ctx, conn, agent, (send.raw, send.parsed), send.envelope, plan.verdict
+        )
+        if send.within is not None:
+            await send.within(conn, send.parsed.message_id)
+        result = _held_result(agent, send.parsed.message_id, send.envelope, held)
+        # After the commit, the owner's approval request goes out.
+        return _Done(result, [notices.wake_event()])
+    if send.approval is not None:
+        await send.approval(conn, send.parsed.message_id)
+    await permissions.count_send(conn, plan.grant)
+    await loops.log_send(ctx, conn, agent, send.parsed, send.envelope)
+    return _Sent(send, plan, plan.parsed)
+
+
+async def _store(ctx: AppContext, conn: AsyncConnection, group: list[_Sent]) -> list[_Done]:
+    """The sent messages of a group: blobs, Sent copies, local recipients' copies, delivery
+    rows and audit rows, each kind in one statement; then each send's ``within``."""
+    if not group:
+        return []
+    blob_ids = await message_repo.insert_blobs(conn, [s.plan.raw for s in group])
+    specs: list[CopySpec] = []
+    places: list[tuple[int, placement.Placement]] = []  # (position in group, placement)
+    for position, (item, blob_id) in enumerate(zip(group, blob_ids, strict=True)):
+        spec = functools.partial(
+            CopySpec, blob_id=blob_id, size=len(item.plan.raw), parsed=item.parsed,
+            received_at=item.send.now,
+        )  # fmt: skip
+        specs.append(spec(item.send.agent.id, SENT, seen=True, direction="out"))
+        for target in item.plan.targets:
+            place = await placement.place(ctx, conn, target, item.parsed, item.send.inspection)
+            specs.append(spec(target, place.folder, seen=place.seen, direction="in"))
+            places.append((position, place))
+    stored = await store_copies(conn, ctx.db.dialect, specs)
+    sent_copies = [c for c, s in zip(stored, specs, strict=True) if s.direction == "out"]
+    local_copies = [c for c, s in zip(stored, specs, strict=True) if s.direction == "in"]
+    await placement.after_store_many(
+        ctx,
+        conn,
+        [
+            (copy, place, group[position].send.inspection)
+            for copy, (position, place) in zip(local_copies, places, strict=True)
+        ],
+    )
+    await message_repo.insert_deliveries(
+        conn,
+        [
+            message_repo.NewDeliveries(
+                message_row_id=copy.row_id,
+                agent_id=item.send.agent.id,
+                items=[(s.address, s.kind, s.status) for s in item.plan.statuses],
+                at=item.send.now,
+                config_id=item.plan.grant.config_id,
+            )
+            for item, copy in zip(group, sent_copies, strict=True)
+        ],
+    )
+    await audit.record_many(ctx, conn, [_accepted_entry(item) for item in group])
+    done = []
+    for position, (item, sent) in enumerate(zip(group, sent_copies, strict=True)):
+        if item.send.within is not None:
+            await item.send.within(conn, item.parsed.message_id)
+        copies = [local_copies[i] for i, (p, _) in enumerate(places) if p == position]
+        done.append(_done(item, sent, copies))
+    return done
+
+
+def _accepted_entry(item: _Sent) -> AuditEntry:
+    agent = item.send.agent
+    return AuditEntry(
+        "send.accepted",
+        owner_id=agent.owner_id,
+        agent_id=agent.id,
+        config_id=item.plan.grant.config_id,
+        recipients=len(item.send.envelope),
+    )
+
+
+def _done(item: _Sent, sent: StoredCopy, copies: list[StoredCopy]) -> _Done:
+    parsed, statuses = item.parsed, item.plan.statuses
+    sender = item.send.agent.address
+    events = [new_mail_event(c, parsed.subject, sender, parsed.message_id) for c in copies]
     if any(s.kind == "external" and s.status == "queued" for s in statuses):
         events.append(delivery.queued_event())  # wakes the delivery workers
-    ctx.events.publish_all(events)
-    return SendResult(
+    result = SendResult(
         message_id=parsed.message_id,
         uid=sent.uid,
         folder=SENT,
-        sender=agent.address,
+        sender=sender,
         recipients=statuses,
-        warnings=verdict.warnings,
+        warnings=item.plan.verdict.warnings,
     )
+    return _Done(result, events)
 
 
 def _kind(agent: AgentRecord, rcpt: Address) -> str:
@@ -349,45 +532,6 @@ def _examine(
     parsed = parse_for_index(raw, received=now)
     inspection = placement.inspect(raw, parsed, internal=True) if local else placement.Inspection()
     return parsed, guard.scan(raw, parsed), inspection
-
-
-async def _store(
-    ctx: AppContext,
-    conn: AsyncConnection,
-    agent: AgentRecord,
-    message: tuple[bytes, ParsedMessage, placement.Inspection],
-    envelope: list[Address],
-    now: datetime,
-    config_id: str | None = None,
-) -> tuple[StoredCopy, list[StoredCopy], list[RecipientStatus]]:
-    """The blob, the Sent copy, local recipients' copies and the delivery rows."""
-    raw, parsed, inspection = message
-    blob_id = await message_repo.insert_blob(conn, raw)
-    statuses, targets = await _route(ctx, conn, envelope, len(raw))
-    places = [await placement.place(ctx, conn, t, parsed, inspection) for t in targets]
-
-    def spec(agent_id: str, folder: str, seen: bool, direction: str) -> CopySpec:
-        return CopySpec(agent_id, folder, blob_id, len(raw), parsed, now, seen, direction)
-
-    # The Sent copy and every local recipient's copy: one batched store.
-    stored = await store_copies(
-        conn,
-        ctx.db.dialect,
-        [spec(agent.id, SENT, True, "out")]
-        + [spec(t, p.folder, p.seen, "in") for t, p in zip(targets, places, strict=True)],
-    )
-    sent, copies = stored[0], stored[1:]
-    for copy, place in zip(copies, places, strict=True):
-        await placement.after_store(ctx, conn, copy, place, inspection)
-    await message_repo.insert_deliveries(
-        conn,
-        message_row_id=sent.row_id,
-        agent_id=agent.id,
-        items=[(s.address, s.kind, s.status) for s in statuses],
-        now=now,
-        config_id=config_id,
-    )
-    return sent, copies, statuses
 
 
 async def _audit_refusal(

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentpost.domain.addresses import Address
 from agentpost.domain.send_policy import Window, recipient_allowed, resets_at, seconds_until
 from agentpost.errors import Forbidden, RateLimited
-from agentpost.services import idempotency, smtp_configs
+from agentpost.services import smtp_configs
 from agentpost.services.context import AppContext
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import permissions as repo
@@ -138,6 +138,31 @@ async def routes_for(
 
 # What is known of each configuration during one check (read once: a send asks twice).
 Known = dict[str, smtp_configs.ConfigLimits | None]
+
+
+@dataclass(slots=True)
+class Reads:
+    """Permission rows and configurations read once for a group of sends in one transaction
+    (services/outbox.py): they change only in other transactions. The send counts are never
+    kept: each send's limits must see the sends before it."""
+
+    routes: dict[str, tuple[str, list[Route]]] = field(default_factory=dict)  # by agent id
+    configs: Known = field(default_factory=dict)
+
+    async def routes_for(
+        self, ctx: AppContext, conn: AsyncConnection, agent: AgentRecord
+    ) -> tuple[str, list[Route]]:
+        if agent.id not in self.routes:
+            self.routes[agent.id] = await routes_for(ctx, conn, agent)
+        return self.routes[agent.id]
+
+    async def silenced(self, conn: AsyncConnection, agent: AgentRecord) -> bool:
+        """Whether the owner turned the agent's sending off (rows, none with can_send)."""
+        if agent.id in self.routes:
+            policy, routes = self.routes[agent.id]
+            return policy == "assigned" and not any(r.can_send for r in routes)
+        rows = await repo.permissions_of(conn, agent.id)  # no configuration needed: one read
+        return bool(rows) and not any(r.can_send for r in rows)
 
 
 async def _limits(
@@ -273,21 +298,25 @@ async def _choose(
 
 
 async def authorize_send(
-    ctx: AppContext, conn: AsyncConnection, agent: AgentRecord, envelope: list[Address]
+    ctx: AppContext,
+    conn: AsyncConnection,
+    agent: AgentRecord,
+    envelope: list[Address],
+    reads: Reads | None = None,
 ) -> SendGrant:
-    """Check ``agent`` may send to ``envelope`` now (``count_send`` then counts it)."""
-    await idempotency.bind_to_send(conn)
+    """Check ``agent`` may send to ``envelope`` now (``count_send`` then counts it). Reads
+    and locks only: a refusal leaves nothing written. ``reads``: shared by a group of sends."""
+    reads = reads or Reads()
     external = [a for a in envelope if a.domain != ctx.settings.domain]
     if not external:  # local mail: only a silenced agent is refused; no configuration needed
-        rows = await repo.permissions_of(conn, agent.id)
-        if rows and not any(r.can_send for r in rows):
+        if await reads.silenced(conn, agent):
             raise _silenced()
         return SendGrant()
-    _, routes = await routes_for(ctx, conn, agent)
+    _, routes = await reads.routes_for(ctx, conn, agent)
     sendable = [r for r in routes if r.can_send]
     if not sendable:
         raise _silenced()
-    known: Known = {}
+    known = reads.configs
     route = await _choose(conn, agent, sendable, external, known)
     if route.config_id is not None:  # fixed order: configuration, then agent (no deadlock)
         await ctx.db.serialize(conn, lock_key("config", route.config_id))

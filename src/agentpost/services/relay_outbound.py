@@ -21,6 +21,9 @@ from agentpost.services.context import AppContext
 from agentpost.services.smtp_configs import default_config_id
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import relay as repo
+from agentpost.storage.repositories.relay import RelayAccountRecord
+
+Accounts = dict[str, RelayAccountRecord | None]  # owner id → relay account, if any
 
 
 def _display_name(agent: AgentRecord) -> str:
@@ -35,12 +38,17 @@ async def relay_sender(
     config_id: str | None,
     envelope: list[Address],
     message: tuple[bytes, ParsedMessage],
+    accounts: Accounts | None = None,
 ) -> tuple[bytes, ParsedMessage]:
-    """``message`` as it must go out: rewritten when it leaves through the relay account."""
+    """``message`` as it must go out: rewritten when it leaves through the relay account.
+    ``accounts``: the relay accounts a group of sends in one transaction has read, by owner."""
     raw, parsed = message
     if all(rcpt.domain == ctx.settings.domain for rcpt in envelope):
         return raw, parsed  # local only: no relay involved
-    account = await repo.account_by_owner(conn, agent.owner_id)
+    accounts = {} if accounts is None else accounts
+    if agent.owner_id not in accounts:
+        accounts[agent.owner_id] = await repo.account_by_owner(conn, agent.owner_id)
+    account = accounts[agent.owner_id]
     if account is None or account.smtp_config_id is None:
         return raw, parsed
     chosen = config_id or await default_config_id(conn, agent.owner_id)

@@ -39,6 +39,11 @@ class Database:
                 # autocommit and write() always ends its transaction itself. The default
                 # ROLLBACK would cost a trip to the connection's thread per checkout.
                 pool_reset_on_return=None,
+                # Enough connections kept for a busy process: one opened beyond the pool is
+                # closed again when returned, and opening one (thread, PRAGMAs) costs a few
+                # statements' worth.
+                pool_size=SQLITE_POOL_SIZE,
+                max_overflow=SQLITE_POOL_SIZE,
             )
             _install_sqlite_pragmas(self.engine, sqlite_synchronous)
         else:
@@ -119,6 +124,7 @@ def _sqlite_creator(url: str) -> Callable[[], Any]:
     return sqlite_driver.connect(*args, **options, timeout=30, isolation_level=None)
 
 
+SQLITE_POOL_SIZE = 20
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's transaction
 
 

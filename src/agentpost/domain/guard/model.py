@@ -42,6 +42,12 @@ REACH = 320
 # A validator gets one regex match and says whether it is a real hit (a checksum, say).
 Validator = Callable[[re.Match[str]], bool]
 
+# Gates (see TextRule.gates) shared by many rules, so the scanner searches a text for each once.
+# A gate opens with a single character class, never a repeat such as ``\d{6}``: only then can
+# the regex engine skip ahead to a candidate character instead of trying every position.
+DIGIT = re.compile(r"\d")
+LONG_NUMBER = re.compile(r"\d\d{5}")
+
 
 @dataclass(frozen=True, slots=True)
 class TextRule:
@@ -49,7 +55,8 @@ class TextRule:
 
     ``requires`` is a second pattern that must also occur somewhere in the same text (for
     rules such as wire instructions, which need both an instruction and account details).
-    ``hints`` lets the scanner skip a keyword rule on text that cannot contain its keyword.
+    ``hints`` lets the scanner skip a keyword rule on text that cannot contain its keyword,
+    and ``gates`` any rule on text that cannot contain what it needs (digits, mostly).
     """
 
     id: str
@@ -68,6 +75,10 @@ class TextRule:
     # How far past the start of a hint a match can end; the scanner then only runs the
     # pattern near hints. None: the match can be long, scan the whole text.
     reach: int | None = None
+    # Cheap patterns, each sure to find something in any text the rule can fire on (a digit
+    # that every accepted match of ``pattern`` and ``plain`` contains, say), tried in order:
+    # when one finds nothing the rule is skipped unrun. Put the cheapest and most shared first.
+    gates: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,30 @@ from __future__ import annotations
 import re
 
 from agentpost.domain.guard import validators as v
-from agentpost.domain.guard.model import REACH, Family, Severity, TextRule, Validator
+from agentpost.domain.guard.model import (
+    DIGIT,
+    LONG_NUMBER,
+    REACH,
+    Family,
+    Severity,
+    TextRule,
+    Validator,
+)
 
 ICASE = re.IGNORECASE
 # "number", "no.", "#", ":" and friends between a keyword and its value, a few at most.
 NUM = r"(?:[ \t]{0,3}(?:number|num|no\.?|#|:|=|-|is)){0,3}[ \t]{0,3}"
 HIGH, MEDIUM = Severity.high, Severity.medium
+# Gates (see model.TextRule.gates). Every form of an SSN holds 3, 2 and 4 digits with a
+# separator between, or nine digits in a row; both forms of a phone number hold three digits,
+# maybe a ")", a separator and three more; a wallet address holds "bc1", "0x", or a 1 or 3
+# followed by 25 Base58 characters (one literal per branch, for the engine's skip-ahead).
+ONE_DIGIT = (DIGIT,)
+SSN_GATES = (DIGIT, re.compile(r"\d\d{2}(?:[ .-]\d\d[ .-]\d{4}|\d{6})"))
+LONG_NUMBER_GATES = (DIGIT, LONG_NUMBER)
+PHONE_GATES = (DIGIT, re.compile(r"\d\d{2}\)?[ .-]\d{3}"))
+_BASE58_25 = "[1-9A-HJ-NP-Za-km-z]{25}"
+WALLET_GATES = (DIGIT, re.compile("bc1|0x|1" + _BASE58_25 + "|3" + _BASE58_25))
 
 
 def _pii(
@@ -31,6 +49,7 @@ def _pii(
     hints: tuple[str, ...] = (),
     requires: str | None = None,
     plain: str | None = None,
+    gates: tuple[re.Pattern[str], ...] = (),
 ) -> TextRule:
     return TextRule(
         id=rule_id,
@@ -43,6 +62,7 @@ def _pii(
         reach=REACH,
         requires=re.compile(requires, ICASE) if requires else None,
         plain=re.compile(plain) if plain else None,
+        gates=gates,
     )
 
 
@@ -59,6 +79,7 @@ PII_RULES: tuple[TextRule, ...] = (
         r"\d(?<![\d-]\d)\d{2}-\d{2}-\d{4}(?![\d-])",
         flags=0,
         validator=_group(0, v.is_ssn),
+        gates=SSN_GATES,
     ),
     _pii(
         "ob_ssn_obfuscated",
@@ -68,6 +89,7 @@ PII_RULES: tuple[TextRule, ...] = (
         validator=_group(0, v.is_ssn),
         hints=("ssn", "social", "soc"),
         plain=r"\d(?<![\d.]\d)\d{2}([. ])\d{2}\1\d{4}(?!\d|\.\d)",
+        gates=SSN_GATES,
     ),
     _pii(
         "ob_credit_card",
@@ -75,6 +97,7 @@ PII_RULES: tuple[TextRule, ...] = (
         "a payment card number (Luhn-valid)",
         r"\d(?<![\w-]\d)(?:[ -]?\d){12,18}(?!\w)",
         validator=_group(0, v.is_card_number),
+        gates=ONE_DIGIT,
     ),
     _pii(
         "ob_phone",
@@ -82,6 +105,7 @@ PII_RULES: tuple[TextRule, ...] = (
         "a phone number",
         r"(?<![\w+.-])(?:\+?1[ .-])?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?![\d-])"
         r"|(?<![\w+])\+\d{1,3}[ .-]\d{1,4}[ .-]\d{3,4}[ .-]\d{3,4}(?!\d)",
+        gates=PHONE_GATES,
     ),
     _pii(
         "ob_bank_routing",
@@ -89,6 +113,7 @@ PII_RULES: tuple[TextRule, ...] = (
         "a bank account or routing number",
         r"\b(?:routing|account|acct|aba|sort[ \t]code)" + NUM + r"\d{6,17}\b",
         hints=("routing", "account", "acct", "aba", "sort"),
+        gates=LONG_NUMBER_GATES,
     ),
     _pii(
         "ob_drivers_license",
@@ -99,6 +124,7 @@ PII_RULES: tuple[TextRule, ...] = (
         + r"([A-Z0-9][A-Z0-9-]{4,14})\b",
         validator=_group(1, v.has_digit),
         hints=("driver", "dl"),
+        gates=ONE_DIGIT,
     ),
     _pii(
         "ob_dob",
@@ -109,6 +135,7 @@ PII_RULES: tuple[TextRule, ...] = (
         r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?[ \t]\d{1,2},?"
         r"[ \t]\d{4})",
         hints=("birth", "dob", "born"),
+        gates=ONE_DIGIT,
     ),
     _pii(
         "ob_passport",
@@ -117,6 +144,7 @@ PII_RULES: tuple[TextRule, ...] = (
         r"\bpassport" + NUM + r"([A-Z0-9]{6,12})\b",
         validator=_group(1, v.has_digit),
         hints=("passport",),
+        gates=ONE_DIGIT,
     ),
     _pii(
         "ob_tax_id",
@@ -126,6 +154,7 @@ PII_RULES: tuple[TextRule, ...] = (
         + NUM
         + r"\d{2}-?\d{7}\b",
         hints=("ein", "tin", "tax", "employer"),
+        gates=LONG_NUMBER_GATES,
     ),
     _pii(
         "ob_itin",
@@ -133,6 +162,7 @@ PII_RULES: tuple[TextRule, ...] = (
         "an individual taxpayer identification number (ITIN)",
         r"\bITIN" + NUM + r"9\d{2}-?\d{2}-?\d{4}\b",
         hints=("itin",),
+        gates=ONE_DIGIT,
     ),
     _pii(
         "ob_medicare",
@@ -143,6 +173,7 @@ PII_RULES: tuple[TextRule, ...] = (
         r"([A-Z0-9]{8,14})\b",
         validator=_group(1, v.has_digit),
         hints=("medicare", "medicaid", "health"),
+        gates=ONE_DIGIT,
     ),
     _pii(
         "ob_immigration",
@@ -150,6 +181,7 @@ PII_RULES: tuple[TextRule, ...] = (
         "an immigration (USCIS alien registration) number",
         r"\b(?:a-?number|alien(?:[ \t]registration)?|uscis)" + NUM + r"A?-?\d{8,9}\b",
         hints=("number", "alien", "uscis"),
+        gates=LONG_NUMBER_GATES,
     ),
     _pii(
         "ob_pin",
@@ -157,6 +189,7 @@ PII_RULES: tuple[TextRule, ...] = (
         "a PIN",
         r"\bpin(?:[ \t]{1,2}(?:code|number))?[ \t]{0,3}[:=][ \t]{0,3}\d{4,8}\b",
         hints=("pin",),
+        gates=ONE_DIGIT,
     ),
     _pii(
         "ob_security_qa",
@@ -177,6 +210,7 @@ PII_RULES: tuple[TextRule, ...] = (
         r"(?![A-Za-z0-9])",
         flags=0,
         validator=_group(0, v.is_iban),
+        gates=ONE_DIGIT,
     ),
     _pii(
         "ob_swift",
@@ -200,6 +234,7 @@ PII_RULES: tuple[TextRule, ...] = (
             if m.group(2)
             else True
         ),
+        gates=WALLET_GATES,
     ),
     _pii(
         "ob_wire_transfer",

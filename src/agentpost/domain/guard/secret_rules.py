@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from agentpost.domain.guard import validators as v
-from agentpost.domain.guard.model import REACH, Family, Severity, TextRule, Validator
+from agentpost.domain.guard.model import DIGIT, REACH, Family, Severity, TextRule, Validator
 
 ICASE = re.IGNORECASE
 HIGH, MEDIUM = Severity.high, Severity.medium
@@ -33,6 +33,7 @@ def _rule(
     hints: tuple[str, ...] = (),
     validator: Validator | None = None,
     reach: int | None = REACH,
+    gates: tuple[re.Pattern[str], ...] = (),
 ) -> TextRule:
     return TextRule(
         id=rule_id,
@@ -43,6 +44,7 @@ def _rule(
         validator=validator,
         hints=hints,
         reach=reach,
+        gates=gates,
     )
 
 
@@ -55,6 +57,7 @@ def _cred(
     hints: tuple[str, ...] = (),
     validator: Validator | None = None,
     reach: int | None = REACH,
+    gates: tuple[re.Pattern[str], ...] = (),
 ) -> TextRule:
     return _rule(
         Family.credential,
@@ -66,6 +69,7 @@ def _cred(
         hints=hints,
         validator=validator,
         reach=reach,
+        gates=gates,
     )
 
 
@@ -114,6 +118,7 @@ CREDENTIAL_RULES: tuple[TextRule, ...] = (
         "a bearer token",
         r"\bbearer[ \t]{1,3}(?=[A-Za-z_.~+/-]{0,40}\d)" + TOKEN_CHARS + r"{20}",
         hints=("bearer",),
+        gates=(DIGIT,),
     ),
     _cred(
         "ob_connection_string",
@@ -171,6 +176,7 @@ CREDENTIAL_RULES: tuple[TextRule, ...] = (
         r"\b(?:2fa|two.factor|backup|recovery)[ \t](?:codes?|keys?)[ \t]{0,3}[:=-]?\s{0,3}"
         r"(?:(?=[A-Za-z-]{0,8}\d)[A-Za-z0-9-]{4,9}[\s,;]{1,3}){2}",
         hints=("2fa", "factor", "backup", "recovery"),
+        gates=(DIGIT,),
     ),
     _cred(
         "ob_credential_pair",
@@ -224,6 +230,7 @@ SYSTEM_RULES: tuple[TextRule, ...] = (
         r"|72\.(?:1[6-9]|2\d|3[01])\.\d{1,3}\.\d{1,3})(?![\d.])",
         flags=0,
         validator=_octets_ok,
+        gates=(DIGIT,),
     ),
     _rule(
         Family.system_internal,

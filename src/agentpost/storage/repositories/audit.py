@@ -27,8 +27,9 @@ async def chain_head(conn: AsyncConnection) -> tuple[int, str]:
     return (row.seq, row.hash) if row is not None else (0, GENESIS)
 
 
-async def append(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(_APPEND, values)
+async def append_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Several rows in one statement (an executemany when there are more than one)."""
+    await conn.execute(_APPEND, rows[0] if len(rows) == 1 else rows)
 
 
 @dataclass(frozen=True, slots=True)

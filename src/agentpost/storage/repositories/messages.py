@@ -281,37 +281,42 @@ async def delete_rows(conn: AsyncConnection, row_ids: Sequence[int]) -> None:
         await conn.execute(delete(messages).where(messages.c.id.in_(ids[start : start + 500])))
 
 
-async def insert_deliveries(
-    conn: AsyncConnection,
-    *,
-    message_row_id: int,
-    agent_id: str,
-    items: list[tuple[str, str, str]],
-    now: datetime,
-    config_id: str | None = None,
-) -> None:
-    """One row per recipient: (recipient, kind local|external, status); external rows go
-    out through ``config_id`` (None: the owner's default, chosen at delivery)."""
-    if not items:
-        return
-    await conn.execute(
-        insert(deliveries),
-        [
-            {
-                "message_row_id": message_row_id,
-                "agent_id": agent_id,
-                "recipient": recipient,
-                "kind": kind,
-                "status": status,
-                "config_id": config_id if kind == "external" else None,
-                "attempts": 0,
-                "last_error": None,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for recipient, kind, status in items
-        ],
-    )
+@dataclass(frozen=True, slots=True)
+class NewDeliveries:
+    """The delivery rows of one stored message: (recipient, kind local|external, status) per
+    recipient; external rows go out through ``config_id`` (None: the owner's default, chosen
+    at delivery)."""
+
+    message_row_id: int
+    agent_id: str
+    items: list[tuple[str, str, str]]
+    at: datetime
+    config_id: str | None = None
+
+
+_INSERT_DELIVERIES = insert(deliveries)
+
+
+async def insert_deliveries(conn: AsyncConnection, messages_: Sequence[NewDeliveries]) -> None:
+    """The delivery rows of several messages, in one statement."""
+    rows = [
+        {
+            "message_row_id": new.message_row_id,
+            "agent_id": new.agent_id,
+            "recipient": recipient,
+            "kind": kind,
+            "status": status,
+            "config_id": new.config_id if kind == "external" else None,
+            "attempts": 0,
+            "last_error": None,
+            "created_at": new.at,
+            "updated_at": new.at,
+        }
+        for new in messages_
+        for recipient, kind, status in new.items
+    ]
+    if rows:
+        await conn.execute(_INSERT_DELIVERIES, rows[0] if len(rows) == 1 else rows)
 
 
 async def deliveries_for(conn: AsyncConnection, message_row_id: int) -> list[DeliveryRecord]:
