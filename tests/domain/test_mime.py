@@ -185,6 +185,17 @@ _BOUNDARY = re.compile(rb"={15}\d+==")
             "extra_headers": {"Auto-Submitted": "auto-replied", "X-Custom": "v"},
         },
         {"subject": " leading and trailing spaces ", "text": ""},
+        # Plain ASCII text alone is written without the package: every line-end mix, lines
+        # at and just over the 78-character fold, control characters, "From " and dots.
+        {"text": "a\r\nb\rc\n\nd"},
+        {"text": "\n\n\r\r\n"},
+        {"text": "x" * 78 + "\n" + "y" * 78},
+        {"text": "x" * 79},
+        {"text": "short\n" + "z" * 200 + "\n"},
+        {"text": "From me\n.\n..\n tab\there\x0bvt\x0cff\x1cfs\x00nul\n"},
+        {"text": "no newline at the end"},
+        {"text": "ascii but html too", "html": "<p>x</p>"},
+        {"text": "ünïcode ends the fast path"},
     ],
 )
 def test_build_raw_writes_exactly_what_the_email_package_writes(

@@ -24,7 +24,9 @@ bearer = HTTPBearer(
 )
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    # async, though it awaits nothing: FastAPI runs a plain def dependency in a worker
+    # thread, a round trip on every request.
     ctx: AppContext = request.app.state.ctx
     return ctx
 

@@ -221,16 +221,37 @@ def build_raw(out: OutgoingMessage, *, message_id: str, date: datetime) -> bytes
     again on output, which is most of the cost of building a small message. A header that
     is ASCII and fits on one line comes out of that unchanged, so it is written as it is;
     any other (non-ASCII, long) still goes through the package, which encodes and folds it.
-    The body parts are the package's own.
+    The body is the package's own, except the most common one, which is written directly:
+    plain ASCII text alone, with no line over 78 characters (``_plain_text_body``).
     """
     _check_outgoing(out, message_id)
     head = b"".join(_header_line(n, v) for n, v in _top_headers(out, message_id, date))
+    plain = None if out.html or out.attachments else _plain_text_body(out.text)
+    if plain is not None:
+        return head + plain
     body = EmailMessage(policy=policy.SMTP)
     _add_body(body, out)
     return head + body.as_bytes(policy=policy.SMTP)
 
 
 _FOLD_AT = 78  # policy.SMTP's max_line_length: longer lines are folded
+_PLAIN_TEXT_HEAD = (
+    b'Content-Type: text/plain; charset="utf-8"\r\n'
+    b"Content-Transfer-Encoding: 7bit\r\n"
+    b"MIME-Version: 1.0\r\n\r\n"
+)
+
+
+def _plain_text_body(text: str) -> bytes | None:
+    """What ``set_content(text)`` then ``as_bytes`` write for ASCII text whose lines fit in
+    78 characters: the package chooses 7bit for it and only normalises the line ends. None
+    for any other text (the package then picks quoted-printable or base64)."""
+    if not text.isascii():
+        return None
+    lines = text.encode("ascii").splitlines()  # bytes: \n, \r\n and \r only, as the package
+    if any(len(line) > _FOLD_AT for line in lines):
+        return None
+    return _PLAIN_TEXT_HEAD + b"\r\n".join(lines) + b"\r\n"
 
 
 def _header_line(name: str, value: str) -> bytes:
