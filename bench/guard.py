@@ -7,6 +7,9 @@ near-misses included). Reported:
   taking the samples whose expected rules belong to the family as positives;
 - the hold decision for a stranger (default policy): HIGH samples held (recall) and clean
   samples held (must be 0);
+- the CPU cost of one ``services.guard.scan`` call (what every send pays) on 2 KB messages:
+  everyday prose with dates and amounts, the body bench/outbound.py sends, and the clean
+  samples (dense in guard keywords);
 - scanning speed in MB/s (CPU time) of ``domain.guard.scan_parts`` on large bodies: ordinary
   mail text (the clean samples repeated, 1, 5 and 20 MB), the same with one secret near the
   end, and the 5 MB adversarial body of tests/domain/test_guard_linear.py.
@@ -21,13 +24,26 @@ import argparse
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
+from agentpost.domain.addresses import Address
 from agentpost.domain.guard import TEXT_RULES, Family, Severity, scan_parts
 from agentpost.domain.guard.policy import Action, GuardPolicy, RecipientClass, action_for
+from agentpost.domain.mime import OutgoingMessage, ParsedMessage, build_raw, parse_message
+from agentpost.services import guard
 from agentpost.testing.guard_samples import Sample, load_samples
 
 MB = 1_000_000
+SMALL = 2048
+# Everyday mail: no secrets, a few dates, times and amounts (numbers keep the digit rules busy).
+PROSE = (
+    "Hi Sam,\n\nThe design review moved to 14 March at 10:30, room 4B. The budget for the second "
+    "quarter is now $12,500 (up from $9,800), and invoice INV-2291 was paid on 2026-02-27. "
+    "Version 3.2 of the draft is attached; section 5 lists what changed since last week. Could "
+    "you look at the timeline before Friday? If anything is unclear we can go over it on a "
+    "call.\n\nThanks,\nAlex\n\n"
+)
 RULE_FAMILY = {rule.id: rule.family for rule in TEXT_RULES}
 
 
@@ -85,6 +101,41 @@ def mb_per_second(text: str, repeats: int = 1) -> float:
     return len(text.encode("utf-8")) / MB / best
 
 
+def small_message(text: str) -> tuple[bytes, ParsedMessage]:
+    """A text-only message as a send builds and parses it before the guard runs."""
+    out = OutgoingMessage(
+        sender=Address(address="agent@example.com"),
+        to=[Address(address="someone@example.org")],
+        subject="Notes from the design review",
+        text=text,
+    )
+    raw = build_raw(out, message_id="<bench@example.com>", date=datetime.now(UTC))
+    return raw, parse_message(raw)
+
+
+def microseconds_per_scan(text: str, calls: int = 300, repeats: int = 5) -> float:
+    raw, parsed = small_message(text)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        for _ in range(calls):
+            guard.scan(raw, parsed)
+        best = min(best, (time.process_time() - start) / calls)
+    return best * 1e6
+
+
+def small_messages(samples: list[Sample]) -> None:
+    print("| 2 KB message body | CPU per guard.scan |")
+    print("|---|---|")
+    bodies = {
+        "everyday prose with dates and amounts": (PROSE * (SMALL // len(PROSE) + 1))[:SMALL],
+        'bench/outbound.py\'s body, ("x"*75+"\\n")*26': ("x" * 75 + "\n") * (SMALL // 76),
+        "clean samples (dense in guard keywords)": ordinary_body(samples, SMALL),
+    }
+    for name, body in bodies.items():
+        print(f"| {name} | {microseconds_per_scan(body):.0f} µs |")
+
+
 def speed(samples: list[Sample]) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "domain"))
     from test_guard_linear import adversarial  # the same body the linearity test uses
@@ -109,6 +160,8 @@ def main() -> None:
     samples = load_samples()
     evaluate(samples, args.verbose)
     if not args.no_speed:
+        print()
+        small_messages(samples)
         print()
         speed(samples)
 
