@@ -3,18 +3,21 @@ operator's list/retry/requeue, and the real path through a stored SMTP configura
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from agentpost.api import create_app
 from agentpost.delivery.worker import start_worker
 from agentpost.errors import InvalidInput, MessageNotFound
-from agentpost.services import queue, smtp_configs
-from agentpost.services.accounts import admin_principal
+from agentpost.services import delivery, queue, smtp_configs
+from agentpost.services.accounts import admin_principal, now_utc
 from agentpost.services.context import AppContext
 from agentpost.services.queue import QueueSelection
 from agentpost.storage.tables.audit import audit_log
+from agentpost.storage.tables.core import deliveries
 from agentpost.testing.factories import make_agent
 from agentpost.testing.fake_smtp import FakeRelay, SmtpSink
 
@@ -156,3 +159,38 @@ async def test_delivers_through_a_stored_configuration(any_ctx: AppContext, sink
             select(audit_log.c.config_id).where(audit_log.c.operation == "send.delivered")
         )
         assert result.scalars().all() == [config.id]
+
+
+async def test_claims_take_due_rows_of_every_kind_oldest_first_and_each_once(
+    any_ctx: AppContext,
+) -> None:
+    """Queued, deferred and lease-expired rows are claimed together in due order, rows not
+    yet due or leased by a live worker are left, and draining hands out every row once."""
+    alice = await agent(any_ctx, "alice")
+    for n in range(7):
+        await send(any_ctx, alice, [f"r{n}@example.com"])
+    rows = sorted(r["id"] for r in await external_rows(any_ctx))
+    base = now_utc() - timedelta(minutes=10)
+    plan = [  # (status, next_attempt_at, lease_until) per row, oldest message first
+        ("queued", base + timedelta(minutes=5), None),
+        ("deferred", base + timedelta(minutes=1), None),
+        ("sending", base + timedelta(minutes=3), base),  # its worker died: lease expired
+        ("queued", base + timedelta(minutes=2), None),
+        ("deferred", now_utc() + timedelta(hours=1), None),  # not due yet
+        ("sending", base, now_utc() + timedelta(minutes=5)),  # leased by a live worker
+        ("queued", base + timedelta(minutes=4), None),
+    ]
+    async with any_ctx.db.write() as conn:
+        for row, (status, due, lease) in zip(rows, plan, strict=True):
+            await conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row)
+                .values(status=status, next_attempt_at=due, lease_until=lease)
+            )
+    expected = [rows[i] for i in (1, 3, 2, 6, 0)]  # by next_attempt_at
+
+    first = await delivery.claim(any_ctx, "w1", 3)
+    rest = await delivery.claim(any_ctx, "w2", 3)
+    assert [r.id for r in first] == expected[:3]
+    assert [r.id for r in rest] == expected[3:]
+    assert await delivery.claim(any_ctx, "w3", 3) == []

@@ -155,10 +155,12 @@ async def record(ctx: AppContext, worker: str, outcomes: list[MessageOutcome]) -
         await repo.insert_attempts(
             conn, [row for o in outcomes for row in _attempt_rows(o, kept, worker)]
         )
-        for outcome in outcomes:
-            mine = [r for r in outcome.results if r.row.id in kept]
-            await _audit(ctx, conn, outcome, mine)
-            failed = [r for r in mine if r.verdict == "failed"]
+        mine = [[r for r in o.results if r.row.id in kept] for o in outcomes]
+        await audit.record_many(
+            ctx, conn, [e for o, m in zip(outcomes, mine, strict=True) for e in _audit(o, m)]
+        )
+        for outcome, results_ in zip(outcomes, mine, strict=True):
+            failed = [r for r in results_ if r.verdict == "failed"]
             if failed:
                 events.append(await _bounce(ctx, conn, outcome, failed, now))
     ctx.events.publish_all(events)
@@ -226,17 +228,15 @@ AUDIT_OPERATIONS = {
 }
 
 
-async def _audit(
-    ctx: AppContext, conn: AsyncConnection, outcome: MessageOutcome, kept: list[RowResult]
-) -> None:
+def _audit(outcome: MessageOutcome, kept: list[RowResult]) -> list[AuditEntry]:
+    """One audit row per verdict the message's recipients got."""
+    entries = []
     for verdict, (operation, status) in AUDIT_OPERATIONS.items():
         group = [r for r in kept if r.verdict == verdict]
         if not group:
             continue
         first = group[0]
-        await audit.record(
-            ctx,
-            conn,
+        entries.append(
             AuditEntry(
                 operation,
                 status=status,
@@ -250,8 +250,9 @@ async def _audit(
                     "messageId": first.row.message_id,
                     "recipients": [r.row.recipient for r in group],
                 },
-            ),
+            )
         )
+    return entries
 
 
 async def _bounce(

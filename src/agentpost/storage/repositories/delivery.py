@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.storage.records import DeliveryRecord, utc
@@ -68,14 +68,28 @@ class QueueRow:
     subject: str
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
-    return and_(
-        deliveries.c.kind == "external",
-        or_(
-            and_(deliveries.c.status.in_(RETRYABLE), deliveries.c.next_attempt_at <= now),
-            and_(deliveries.c.status == "sending", deliveries.c.lease_until <= now),
-        ),
+def _claimable(source: ColumnElement[bool], limit: int) -> Select[Any]:
+    """The first ``limit`` external rows of one kind of due row, oldest due first, with what
+    a worker needs to send them."""
+    return (
+        select(
+            deliveries,
+            agents.c.owner_id,
+            agents.c.address,
+            messages.c.blob_id,
+            messages.c.message_id,
+            messages.c.subject,
+        )
+        .join(agents, agents.c.id == deliveries.c.agent_id)
+        .join(messages, messages.c.id == deliveries.c.message_row_id)
+        .where(deliveries.c.kind == "external", source)
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(limit)
     )
+
+
+def _when(value: datetime | None, default: datetime) -> datetime:
+    return utc(value) if value is not None else default
 
 
 async def claim_due(
@@ -92,24 +106,20 @@ async def claim_due(
 
     A row claimed for the first time gets ``deadline_at``; later claims keep its own.
     """
-    query = (
-        select(
-            deliveries,
-            agents.c.owner_id,
-            agents.c.address,
-            messages.c.blob_id,
-            messages.c.message_id,
-            messages.c.subject,
-        )
-        .join(agents, agents.c.id == deliveries.c.agent_id)
-        .join(messages, messages.c.id == deliveries.c.message_row_id)
-        .where(_due(now))
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-        .limit(limit)
-    )
-    if skip_locked:
-        query = query.with_for_update(skip_locked=True, of=deliveries)
-    rows = (await conn.execute(query)).mappings().all()
+    # One indexed range per kind of due row, each read in queue order and cut at ``limit``,
+    # then merged: a single query with an OR over the statuses would read and sort every
+    # due row to return the first few, so draining a backlog of n rows would cost n².
+    sources = [
+        and_(deliveries.c.status == status, deliveries.c.next_attempt_at <= now)
+        for status in RETRYABLE
+    ] + [and_(deliveries.c.status == "sending", deliveries.c.lease_until <= now)]
+    candidates = []
+    for source in sources:
+        query = _claimable(source, limit)
+        if skip_locked:
+            query = query.with_for_update(skip_locked=True, of=deliveries)
+        candidates += (await conn.execute(query)).mappings().all()
+    rows = sorted(candidates, key=lambda r: (_when(r["next_attempt_at"], now), r["id"]))[:limit]
     if not rows:
         return []
     ids = [int(r["id"]) for r in rows]
