@@ -126,11 +126,10 @@ def _env(data_dir: Path, roles: str) -> dict[str, str]:
     return env
 
 
-def _serve(data_dir: Path, roles: str) -> tuple[subprocess.Popen[str], str | None]:
+def _serve(data_dir: Path, roles: str, **settings: str) -> tuple[subprocess.Popen[str], str | None]:
     command = [sys.executable, "-m", "agentpost", "serve"]
-    process = subprocess.Popen(
-        command, env=_env(data_dir, roles), stdout=subprocess.PIPE, stderr=None, text=True
-    )
+    env = _env(data_dir, roles) | {f"AGENTPOST_{k.upper()}": v for k, v in settings.items()}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=None, text=True)
     assert process.stdout is not None
     url = None
     for line in process.stdout:
@@ -384,25 +383,34 @@ def _prepare(url: str, data_dir: Path, sink_port: int) -> str:
     return str(key)
 
 
-def run_agentpost(args: argparse.Namespace, sink_port: int, data_dir: Path) -> Result:
-    """One process with both roles, as ``agentpost serve`` runs by default."""
-    server, url = _serve(data_dir, "api,worker")
+def run_agentpost(
+    args: argparse.Namespace, sink_port: int, data_dir: Path, *, split: bool = False
+) -> Result:
+    """One process with both roles, as ``agentpost serve`` runs by default; or (``split``)
+    an API process and a delivery-worker process on the same SQLite file."""
+    server, url = _serve(data_dir, "api" if split else "api,worker")
+    processes = [server]
     try:
         assert url is not None
         key = _prepare(url, data_dir, sink_port)
+        if split:
+            # On SQLite no event crosses processes: the worker finds new mail by polling.
+            processes.append(_serve(data_dir, "worker", delivery_poll_seconds="0.1")[0])
         body = ("x" * 75 + "\n") * (args.size // 76) or "x"
-        cpu_before = cpu_seconds(server.pid)
+        cpu_before = sum(cpu_seconds(p.pid) for p in processes)
         load_cpu_before = own_cpu_seconds()
         started = time.perf_counter()
         asyncio.run(_load(url, key, args.messages, args.clients, body))
         accepted = time.perf_counter() - started
         load_cpu = own_cpu_seconds() - load_cpu_before
         delivered = _wait_delivered(data_dir / "agentpost.db", args.messages, started)
-        cpu = cpu_seconds(server.pid) - cpu_before
-        return Result("AgentPost", accepted, delivered, args.messages, cpu, load_cpu)
+        cpu = sum(cpu_seconds(p.pid) for p in processes) - cpu_before
+        name = "AgentPost, API and worker processes" if split else "AgentPost"
+        return Result(name, accepted, delivered, args.messages, cpu, load_cpu)
     finally:
-        server.terminate()
-        server.wait(30)
+        for process in processes:
+            process.terminate()
+            process.wait(30)
 
 
 def run_phases(args: argparse.Namespace, sink_port: int, data_dir: Path) -> None:
@@ -504,6 +512,11 @@ def main() -> None:
     parser.add_argument(
         "--phases", action="store_true", help="also time accepting and draining separately"
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="also run the API and the delivery worker as two processes on one SQLite file",
+    )
     parser.add_argument("--skip-postfix", action="store_true")
     args = parser.parse_args()
     for tool in (SMTP_SINK, SMTP_SOURCE):
@@ -514,6 +527,8 @@ def main() -> None:
         with smtp_sink() as sink_port:
             ours = run_agentpost(args, sink_port, scratch / "data")
             print(ours.line())
+            if args.split:
+                print(run_agentpost(args, sink_port, scratch / "split", split=True).line())
             if args.phases:
                 run_phases(args, sink_port, scratch / "phases")
             if args.skip_postfix:
