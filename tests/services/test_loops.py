@@ -16,6 +16,7 @@ from agentpost.services.context import AppContext
 from agentpost.services.outbox import SendRequest, submit_message
 from agentpost.storage.records import AgentRecord, utc
 from agentpost.storage.repositories import scanning as scan_repo
+from agentpost.storage.repositories.scanning import ReplyLogEntry
 from agentpost.storage.tables import owners
 from agentpost.storage.tables.audit import audit_log
 from agentpost.storage.tables.scanning import reply_log
@@ -96,13 +97,17 @@ async def test_old_reply_log_rows_are_pruned_but_first_contact_is_remembered(
     bob = await agent(any_ctx, "bob")
     old = now_utc() - timedelta(seconds=any_ctx.settings.reply_loop_window_seconds + 60)
     recent = now_utc() - timedelta(seconds=60)
+    entries = [
+        *(
+            ReplyLogEntry(alice.id, ["bot@example.com"], "<t>", True, old - timedelta(minutes=m))
+            for m in (3, 2, 1)
+        ),
+        ReplyLogEntry(alice.id, ["ann@example.com"], "<u>", False, old),
+        ReplyLogEntry(alice.id, ["ann@example.com"], "<u>", True, recent),
+        ReplyLogEntry(bob.id, ["bot@example.com"], "<t>", True, old),
+    ]
     async with any_ctx.db.write() as conn:
-        for minutes in (3, 2, 1):
-            moment = old - timedelta(minutes=minutes)
-            await scan_repo.log_sends(conn, alice.id, ["bot@example.com"], "<t>", True, moment)
-        await scan_repo.log_sends(conn, alice.id, ["ann@example.com"], "<u>", False, old)
-        await scan_repo.log_sends(conn, alice.id, ["ann@example.com"], "<u>", True, recent)
-        await scan_repo.log_sends(conn, bob.id, ["bot@example.com"], "<t>", True, old)
+        await scan_repo.log_sends(conn, entries)
 
     await submit_message(any_ctx, alice, SendRequest(to="new@example.com", subject="Hi"))
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agentpost.errors import InvalidInput, RateLimited
+from agentpost.errors import InvalidInput, RateLimited, ReplyLoop
 from agentpost.services import mailbox, outbox
 from agentpost.services.audit import list_audit, verify_chain
 from agentpost.services.context import AppContext
@@ -111,3 +111,24 @@ async def test_a_send_that_fails_while_stored_does_not_take_its_group_with_it(
     assert sorted(m.subject for m in sent.messages) == sorted(s for s in subjects if s != "poison")
     counts = await table_counts(any_ctx)
     assert (counts["messages"], counts["message_blobs"], counts["deliveries"]) == (10, 10, 10)
+
+
+async def test_the_reply_budget_counts_the_groups_own_replies(
+    any_ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten replies in one thread sent at once, with a budget of three: three go out however
+    the sends were grouped (the group's replies are logged together, after the checks)."""
+    any_ctx.settings = any_ctx.settings.model_copy(update={"reply_loop_limit": 3})
+    alice = await agent(any_ctx, "alice")
+    sizes = _record_group_sizes(monkeypatch)
+    root = "<root@example.com>"
+    results = await asyncio.gather(
+        *(
+            send(any_ctx, alice, "ext@example.com", "Re: x", in_reply_to=root, references=root)
+            for _ in range(10)
+        ),
+        return_exceptions=True,
+    )
+    assert max(sizes) > 1, sizes
+    assert sum(isinstance(r, outbox.SendResult) for r in results) == 3
+    assert sum(isinstance(r, ReplyLoop) for r in results) == 7

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,6 +33,7 @@ from agentpost.services.context import AppContext
 from agentpost.services.events import Event
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import scanning as scan_repo
+from agentpost.storage.repositories.scanning import ReplyLogEntry
 
 log = logging.getLogger(__name__)
 NOTIFIED = "!notified:"  # reply_log thread-key prefix marking "owner told" for a thread
@@ -63,15 +65,23 @@ async def check(
     agent: AgentRecord,
     parsed: ParsedMessage,
     envelope: list[Address],
+    earlier: Sequence[ReplyLogEntry] = (),
 ) -> None:
-    """Refuse a reply over budget (``ReplyLoop``). Reads only: ``log`` counts the send."""
+    """Refuse a reply over budget (``ReplyLoop``). Reads only: ``log_sends`` counts the
+    send. ``earlier``: sends of the same transaction not logged yet (a group of sends)."""
     if not parsed.in_reply_to:
         return
     key = thread_key(parsed)
     since = now_utc() - timedelta(seconds=ctx.settings.reply_loop_window_seconds)
     limit = ctx.settings.reply_loop_limit
     for party in _parties(envelope):
-        if await scan_repo.replies_since(conn, agent.id, party, key, since) >= limit:
+        pending = sum(
+            1
+            for e in earlier
+            if e.is_reply and (e.agent_id, e.thread_key) == (agent.id, key)
+            and party in e.counterparties
+        )  # fmt: skip
+        if pending + await scan_repo.replies_since(conn, agent.id, party, key, since) >= limit:
             raise ReplyLoop(
                 f"reply loop stopped: {limit} replies to {party} in this thread within "
                 f"{ctx.settings.reply_loop_window_seconds // 60} minutes already; this looks "
@@ -84,25 +94,25 @@ async def check(
             )
 
 
-async def log_send(
-    ctx: AppContext,
-    conn: AsyncConnection,
-    agent: AgentRecord,
-    parsed: ParsedMessage,
-    envelope: list[Address],
-) -> None:
-    """Log a send that ``check`` let through, per recipient."""
-    now = now_utc()
-    # Rows older than the window no longer count against any budget; they only cost space.
-    # Prune the agent's own now and then (as services/permissions does with its send log),
-    # not on every send.
-    if secrets.randbelow(PRUNE_EVERY) == 0:
-        window = timedelta(seconds=ctx.settings.reply_loop_window_seconds)
-        await scan_repo.prune_reply_log(conn, agent.id, now - window)
-    parties = _parties(envelope)
-    await scan_repo.log_sends(
-        conn, agent.id, parties, thread_key(parsed), bool(parsed.in_reply_to), now
+def log_entry(agent: AgentRecord, parsed: ParsedMessage, envelope: list[Address]) -> ReplyLogEntry:
+    """What ``log_sends`` records of a send that ``check`` let through."""
+    return ReplyLogEntry(
+        agent.id, _parties(envelope), thread_key(parsed), bool(parsed.in_reply_to), now_utc()
     )
+
+
+async def log_sends(
+    ctx: AppContext, conn: AsyncConnection, entries: Sequence[ReplyLogEntry]
+) -> None:
+    """Log sends per recipient, in one statement."""
+    # Rows older than the window no longer count against any budget; they only cost space.
+    # Prune each agent's own now and then (as services/permissions does with its send log),
+    # not on every send.
+    window = timedelta(seconds=ctx.settings.reply_loop_window_seconds)
+    for agent_id in sorted({e.agent_id for e in entries}):
+        if secrets.randbelow(PRUNE_EVERY) == 0:
+            await scan_repo.prune_reply_log(conn, agent_id, now_utc() - window)
+    await scan_repo.log_sends(conn, entries)
 
 
 def _parties(envelope: list[Address]) -> list[str]:
@@ -116,7 +126,8 @@ async def tell_owner(ctx: AppContext, agent: AgentRecord, exc: ReplyLoop) -> Non
     async with ctx.db.write() as conn:
         if await scan_repo.replies_since(conn, agent.id, exc.party, marker, since) > 0:
             return
-        await scan_repo.log_sends(conn, agent.id, [exc.party], marker, True, now_utc())
+        entry = ReplyLogEntry(agent.id, [exc.party], marker, True, now_utc())
+        await scan_repo.log_sends(conn, [entry])
         await audit.record(
             ctx,
             conn,

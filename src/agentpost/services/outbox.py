@@ -68,6 +68,7 @@ from agentpost.storage.repositories import accounts as account_repo
 from agentpost.storage.repositories import content as content_repo
 from agentpost.storage.repositories import messages as message_repo
 from agentpost.storage.repositories.content import SignatureRecord
+from agentpost.storage.repositories.scanning import ReplyLogEntry
 
 MAX_RECIPIENTS = 100
 QUEUED_NOTE = (
@@ -354,8 +355,9 @@ async def _write_group(
     ctx: AppContext, conn: AsyncConnection, sends: Sequence[_Send]
 ) -> list[_Done | BaseException]:
     """One group's transaction. Each send in turn is checked, then writes its own rows (so
-    the next one's limits see it); a refusal from the checks leaves nothing of that send and
-    becomes its outcome. Then the sent messages are stored together."""
+    the next one's limits see it; the reply budget sees the group's earlier sends before
+    they are logged); a refusal from the checks leaves nothing of that send and becomes its
+    outcome. Then the sent messages are stored and logged together."""
     outcomes: list[_Done | _Sent | BaseException] = []
     reads = _Reads()
     for send in sends:
@@ -365,9 +367,12 @@ async def _write_group(
             except AgentPostError as exc:
                 outcomes.append(exc)
                 continue
-            outcomes.append(await _apply(ctx, conn, send, plan))
-    sent = [o for o in outcomes if isinstance(o, _Sent)]
-    stored = iter(await _store(ctx, conn, sent))
+            outcome = await _apply(ctx, conn, send, plan)
+        if isinstance(outcome, _Sent):
+            reads.reply_log.append(loops.log_entry(send.agent, send.parsed, send.envelope))
+        outcomes.append(outcome)
+    await loops.log_sends(ctx, conn, reads.reply_log)
+    stored = iter(await _store(ctx, conn, [o for o in outcomes if isinstance(o, _Sent)]))
     return [next(stored) if isinstance(o, _Sent) else o for o in outcomes]
 
 
@@ -377,6 +382,8 @@ class _Reads:
 
     permissions: permissions.Reads = field(default_factory=permissions.Reads)
     relay_accounts: relay_outbound.Accounts = field(default_factory=dict)
+    # The group's sends so far, for the reply budget; logged with the group's rows.
+    reply_log: list[ReplyLogEntry] = field(default_factory=list)
 
 
 async def _check(ctx: AppContext, conn: AsyncConnection, send: _Send, reads: _Reads) -> _Plan:
@@ -391,7 +398,7 @@ async def _check(ctx: AppContext, conn: AsyncConnection, send: _Send, reads: _Re
         verdict = await guard.decide(ctx, conn, send.agent, send.findings, send.envelope)
         if verdict.action == "hold":
             return _Plan(grant, verdict)
-    await loops.check(ctx, conn, send.agent, send.parsed, send.envelope)
+    await loops.check(ctx, conn, send.agent, send.parsed, send.envelope, reads.reply_log)
     raw, parsed = await relay_outbound.relay_sender(
         ctx,
         conn,
@@ -422,7 +429,6 @@ async def _apply(ctx: AppContext, conn: AsyncConnection, send: _Send, plan: _Pla
     if send.approval is not None:
         await send.approval(conn, send.parsed.message_id)
     await permissions.count_send(conn, plan.grant)
-    await loops.log_send(ctx, conn, agent, send.parsed, send.envelope)
     return _Sent(send, plan, plan.parsed)
 
 

@@ -87,28 +87,35 @@ async def save_sender_verdict(
     )
 
 
-async def log_sends(
-    conn: AsyncConnection,
-    agent_id: str,
-    counterparties: Sequence[str],
-    thread_key: str,
-    is_reply: bool,
-    now: datetime,
-) -> None:
-    if counterparties:
-        await conn.execute(
-            insert(reply_log),
-            [
-                {
-                    "agent_id": agent_id,
-                    "counterparty": party,
-                    "thread_key": thread_key,
-                    "is_reply": is_reply,
-                    "sent_at": now,
-                }
-                for party in counterparties
-            ],
-        )
+@dataclass(frozen=True, slots=True)
+class ReplyLogEntry:
+    """One send as the reply budget counts it: each counterparty in one thread."""
+
+    agent_id: str
+    counterparties: Sequence[str]
+    thread_key: str
+    is_reply: bool
+    at: datetime
+
+
+_INSERT_REPLY_LOG = insert(reply_log)
+
+
+async def log_sends(conn: AsyncConnection, entries: Sequence[ReplyLogEntry]) -> None:
+    """The rows of several sends, in one statement."""
+    rows = [
+        {
+            "agent_id": entry.agent_id,
+            "counterparty": party,
+            "thread_key": entry.thread_key,
+            "is_reply": entry.is_reply,
+            "sent_at": entry.at,
+        }
+        for entry in entries
+        for party in entry.counterparties
+    ]
+    if rows:
+        await conn.execute(_INSERT_REPLY_LOG, rows[0] if len(rows) == 1 else rows)
 
 
 async def prune_reply_log(conn: AsyncConnection, agent_id: str, before: datetime) -> None:
