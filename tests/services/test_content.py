@@ -67,6 +67,34 @@ async def test_bad_contact_addresses_are_refused(any_ctx: AppContext, email: str
     assert await contacts.list_contacts(any_ctx, alice) == []
 
 
+async def test_a_signature_change_reaches_the_very_next_send(any_ctx: AppContext) -> None:
+    """Sends remember the default signature for a moment (services/signature_cache.py), but
+    every change through this server takes effect on the next send: a new default, an edit,
+    another default, a deletion."""
+    alice = await agent(any_ctx, "alice")
+    bob = await agent(any_ctx, "bob")
+
+    async def last_text() -> str:
+        await send(any_ctx, alice, bob.address, "s", text="body")
+        inbox = await mailbox.list_folder(any_ctx, bob, "INBOX", limit=1, offset=0)
+        read = await mailbox.read_message(any_ctx, bob, inbox.messages[0].uid, "INBOX")
+        return read.parsed.text
+
+    assert "-- " not in await last_text()  # remembered: alice has no signature
+    first = await signatures.create_signature(
+        any_ctx, alice, SignatureInput("a", "One", None, True)
+    )
+    assert (await last_text()).endswith("-- \nOne\n")
+    await signatures.update_signature(any_ctx, alice, first.id, SignatureInput(text="Uno"))
+    assert (await last_text()).endswith("-- \nUno\n")
+    second = await signatures.create_signature(
+        any_ctx, alice, SignatureInput("b", "Two", None, True)
+    )
+    assert (await last_text()).endswith("-- \nTwo\n")
+    await signatures.delete_signature(any_ctx, alice, second.id)
+    assert "-- " not in await last_text()  # "a" is no longer the default either
+
+
 async def test_the_default_signature_is_appended_to_every_kind_of_send(
     any_ctx: AppContext,
 ) -> None:

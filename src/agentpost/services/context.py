@@ -12,6 +12,7 @@ from pathlib import Path
 
 from agentpost.config import Settings
 from agentpost.services.events import EventBus
+from agentpost.services.signature_cache import SignatureCache
 from agentpost.storage.engine import Database
 from agentpost.storage.migrate import upgrade_to_head
 from agentpost.storage.notify import PgChannel, asyncpg_dsn
@@ -48,6 +49,10 @@ class AppContext:
     channel: PgChannel | None = None
     # Sends' group committer (services/outbox.py makes it on first use, per event loop).
     send_groups: object = None
+    signatures: SignatureCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.signatures = SignatureCache(self.db)
 
     async def close(self) -> None:
         if self.channel is not None:

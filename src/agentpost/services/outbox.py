@@ -65,7 +65,6 @@ from agentpost.services.inbox import mailbox_address, new_mail_event, parse_for_
 from agentpost.services.store import CopySpec, StoredCopy, store_copies
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
-from agentpost.storage.repositories import content as content_repo
 from agentpost.storage.repositories import messages as message_repo
 from agentpost.storage.repositories.content import SignatureRecord
 from agentpost.storage.repositories.scanning import ReplyLogEntry
@@ -216,10 +215,7 @@ async def submit_message(
     ctx: AppContext, agent: AgentRecord, req: SendRequest, *, within: Within | None = None
 ) -> SendResult:
     """Send ``req`` as ``agent``: Sent copy, local deliveries and queued external rows."""
-    signature = None
-    if req.signature:
-        async with ctx.db.read() as conn:
-            signature = await content_repo.default_signature(conn, agent.id)
+    signature = await ctx.signatures.default_for(agent.id) if req.signature else None
     raw, envelope = render(ctx, agent, req, signature)
     return await store_outgoing(ctx, agent, raw, envelope, within=within)
 

@@ -9,6 +9,8 @@ already uses replaces that signature's content and keeps its id.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -64,7 +66,7 @@ async def create_signature(
     text = _body(data.text or "", "text", required=True)
     html = _body(data.html, "html", required=False) if data.html is not None else None
     now = now_utc()
-    async with ctx.db.write() as conn:
+    async with _changing(ctx, agent) as conn:
         existing = await repo.signature_by_name(conn, agent.id, name)
         is_default = bool(data.is_default) or (existing is not None and existing.is_default)
         if data.is_default:
@@ -95,7 +97,7 @@ async def update_signature(
         values["text_body"] = _body(data.text, "text", required=True)
     if data.html is not None:
         values["html_body"] = _body(data.html, "html", required=False) or None
-    async with ctx.db.write() as conn:
+    async with _changing(ctx, agent) as conn:
         current = await repo.get_signature(conn, agent.id, signature_id)
         if current is None:
             raise _not_found(signature_id)
@@ -111,9 +113,20 @@ async def update_signature(
 
 
 async def delete_signature(ctx: AppContext, agent: AgentRecord, signature_id: str) -> None:
-    async with ctx.db.write() as conn:
+    async with _changing(ctx, agent) as conn:
         if not await repo.delete_signature(conn, agent.id, signature_id):
             raise _not_found(signature_id)
+
+
+@asynccontextmanager
+async def _changing(ctx: AppContext, agent: AgentRecord) -> AsyncIterator[AsyncConnection]:
+    """A write transaction that changes the agent's signatures: the send path's cache of
+    default signatures (services/signature_cache.py) forgets the agent once it has ended."""
+    try:
+        async with ctx.db.write() as conn:
+            yield conn
+    finally:
+        ctx.signatures.forget(agent.id)
 
 
 async def _reload(conn: AsyncConnection, agent: AgentRecord, signature_id: str) -> SignatureRecord:
