@@ -59,12 +59,18 @@ async def test_windows_slide_at_their_edges(ctx: AppContext) -> None:
     alice = await agent(ctx, "alice")
     now = datetime.now(UTC)
     async with ctx.db.write() as conn:
-        for moment in (
+        moments = (
             now - timedelta(hours=1, seconds=5),  # out of the hour, in the day
             now - timedelta(minutes=59, seconds=50),  # in both windows for ~10 more seconds
             now - timedelta(minutes=30),
-        ):
-            await repo.log_send(conn, agent_id=alice.id, config_id=None, recipients=1, at=moment)
+        )
+        await repo.log_sends(
+            conn,
+            [
+                {"agent_id": alice.id, "config_id": None, "recipients": 1, "sent_at": moment}
+                for moment in moments
+            ],
+        )
     budget = await permissions.send_budget(ctx, alice)
     hourly, daily = budget.routes[0].windows
     assert (hourly.used, hourly.remaining) == (2, 0)
@@ -222,3 +228,33 @@ async def test_deleting_a_configuration_removes_its_assignments(any_ctx: AppCont
     await grant(any_ctx, owner, "alice", dropped)
     await smtp_configs.delete_config(any_ctx, owner, dropped)
     assert [row.config_id for row in await rows_of(any_ctx, alice.id)] == [kept]
+
+
+async def test_a_groups_unlogged_sends_count_in_every_window(ctx: AppContext) -> None:
+    """Sends of one transaction not yet in the send log (group commit) count like logged
+    ones, the reset time included: with one logged send 50 minutes ago and unlogged ones 10
+    and 5 minutes ago, an hourly limit of 2 is exceeded by one, so the next slot opens when
+    the 10-minute one leaves the hour; another agent's sends count for nothing."""
+    ctx.settings = _limited(ctx.settings, hourly=2)
+    alice = await agent(ctx, "alice")
+    bob = await agent(ctx, "bob")
+    now = datetime.now(UTC)
+
+    def unlogged(agent_id: str, minutes: int) -> permissions.SendGrant:
+        at = now - timedelta(minutes=minutes)
+        return permissions.SendGrant(None, permissions.SendCount(agent_id, 1, at))
+
+    async with ctx.db.write() as conn:
+        row = {"agent_id": alice.id, "config_id": None, "recipients": 1}
+        await repo.log_sends(conn, [row | {"sent_at": now - timedelta(minutes=50)}])
+        _, [route] = await permissions.routes_for(ctx, conn, alice)
+        group = [unlogged(alice.id, 10), unlogged(bob.id, 7), unlogged(alice.id, 5)]
+        [hourly] = await permissions.route_usage(
+            conn, alice, route, now, limited_only=True, unlogged=group
+        )
+        [alone] = await permissions.route_usage(
+            conn, alice, route, now, limited_only=True, unlogged=group[:1]
+        )
+    assert (hourly.used, hourly.remaining) == (3, 0)
+    assert hourly.resets_at == now - timedelta(minutes=10) + timedelta(hours=1)
+    assert (alone.used, alone.resets_at) == (2, now - timedelta(minutes=50) + timedelta(hours=1))

@@ -363,10 +363,11 @@ async def _write_group(
             except AgentPostError as exc:
                 outcomes.append(exc)
                 continue
-            outcome = await _apply(ctx, conn, send, plan)
+            outcome = await _apply(ctx, conn, send, plan, reads)
         if isinstance(outcome, _Sent):
             reads.reply_log.append(loops.log_entry(send.agent, send.parsed, send.envelope))
         outcomes.append(outcome)
+    await permissions.count_sends(conn, reads.permissions.unlogged)
     await loops.log_sends(ctx, conn, reads.reply_log)
     stored = iter(await _store(ctx, conn, [o for o in outcomes if isinstance(o, _Sent)]))
     return [next(stored) if isinstance(o, _Sent) else o for o in outcomes]
@@ -408,9 +409,11 @@ async def _check(ctx: AppContext, conn: AsyncConnection, send: _Send, reads: _Re
     return _Plan(grant, verdict, raw, parsed, statuses, targets)
 
 
-async def _apply(ctx: AppContext, conn: AsyncConnection, send: _Send, plan: _Plan) -> _Done | _Sent:
+async def _apply(
+    ctx: AppContext, conn: AsyncConnection, send: _Send, plan: _Plan, reads: _Reads
+) -> _Done | _Sent:
     """The send's own writes: its Idempotency-Key, then either the held item, or the owner's
-    claim, the limit and loop counters."""
+    claim (the limit and loop counters are the group's, written after its last send)."""
     await idempotency.bind_to_send(conn)
     agent = send.agent
     if plan.parsed is None:  # held for the owner's approval
@@ -424,7 +427,7 @@ async def _apply(ctx: AppContext, conn: AsyncConnection, send: _Send, plan: _Pla
         return _Done(result, [notices.wake_event()])
     if send.approval is not None:
         await send.approval(conn, send.parsed.message_id)
-    await permissions.count_send(conn, plan.grant)
+    reads.permissions.unlogged.append(plan.grant)  # counted with the group's sends
     return _Sent(send, plan, plan.parsed)
 
 

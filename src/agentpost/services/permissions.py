@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -46,7 +47,7 @@ PURGE_EVERY = 64  # sends per prune of the send log, on average
 class SendGrant:
     """The send may go ahead; external recipients go through ``config_id`` (None: the
     owner's default configuration, chosen by the delivery worker). ``count`` is what
-    ``count_send`` adds to the send log once the send is really going out."""
+    ``count_sends`` adds to the send log once the send is really going out."""
 
     config_id: str | None = None
     count: SendCount | None = None  # None: local mail only, which no limit counts
@@ -143,11 +144,13 @@ Known = dict[str, smtp_configs.ConfigLimits | None]
 @dataclass(slots=True)
 class Reads:
     """Permission rows and configurations read once for a group of sends in one transaction
-    (services/outbox.py): they change only in other transactions. The send counts are never
-    kept: each send's limits must see the sends before it."""
+    (services/outbox.py): they change only in other transactions. The send counts are read
+    for every send, plus the group's own sends not logged yet (``unlogged``, written
+    together by ``count_sends``): each send's limits see the sends before it."""
 
     routes: dict[str, tuple[str, list[Route]]] = field(default_factory=dict)  # by agent id
     configs: Known = field(default_factory=dict)
+    unlogged: list[SendGrant] = field(default_factory=list)
 
     async def routes_for(
         self, ctx: AppContext, conn: AsyncConnection, agent: AgentRecord
@@ -195,19 +198,34 @@ def _windows(route: Route, config_cap: int | None) -> list[Window]:
 
 
 async def _usage(
-    conn: AsyncConnection, agent: AgentRecord, route: Route, window: Window, now: datetime
+    conn: AsyncConnection,
+    agent: AgentRecord,
+    route: Route,
+    window: Window,
+    now: datetime,
+    unlogged: Sequence[SendGrant] = (),
 ) -> WindowUsage:
     agent_id = agent.id if window.scope == "agent" else None
     config_id = repo.ANY_CONFIG if agent_id and route.agent_wide else route.config_id
     after = now - window.length
-    used = await repo.count_sends(conn, agent_id=agent_id, config_id=config_id, after=after)
+    logged = await repo.count_sends(conn, agent_id=agent_id, config_id=config_id, after=after)
+    pending = sorted(
+        g.count.at
+        for g in unlogged
+        if g.count is not None and g.count.at > after
+        and (agent_id is None or g.count.agent_id == agent_id)
+        and (config_id == repo.ANY_CONFIG or g.config_id == config_id)
+    )  # fmt: skip
+    used = logged + len(pending)
     # The window frees its next slot when the oldest send that keeps it full leaves it.
     index = 0 if window.limit is None or used < window.limit else used - window.limit
     oldest = None
-    if used:
+    if index < logged:
         oldest = await repo.nth_send_time(
             conn, agent_id=agent_id, config_id=config_id, after=after, index=index
         )
+    elif used:  # among this transaction's sends, which are newer than any logged one
+        oldest = pending[index - logged]
     reset = None if oldest is None else resets_at(oldest, window.length)
     return WindowUsage(window.name, window.scope, window.limit, used, reset)
 
@@ -220,15 +238,17 @@ async def route_usage(
     *,
     limited_only: bool = False,
     known: Known | None = None,
+    unlogged: Sequence[SendGrant] = (),
 ) -> list[WindowUsage]:
     """Usage of each window of ``route``; ``limited_only`` skips windows with no limit (the
-    send path needs only those, and counting costs a query per window)."""
+    send path needs only those, and counting costs a query per window). ``unlogged``: sends
+    of this transaction that ``count_sends`` has not written yet."""
     cap = None
     if route.config_id is not None:
         limits = await _limits(conn, route.config_id, {} if known is None else known)
         cap = limits.max_emails_per_day if limits is not None else None
     windows = [w for w in _windows(route, cap) if w.limit is not None or not limited_only]
-    return [await _usage(conn, agent, route, w, now) for w in windows]
+    return [await _usage(conn, agent, route, w, now, unlogged) for w in windows]
 
 
 def lock_key(kind: str, ident: str) -> int:
@@ -304,7 +324,7 @@ async def authorize_send(
     envelope: list[Address],
     reads: Reads | None = None,
 ) -> SendGrant:
-    """Check ``agent`` may send to ``envelope`` now (``count_send`` then counts it). Reads
+    """Check ``agent`` may send to ``envelope`` now (``count_sends`` then counts it). Reads
     and locks only: a refusal leaves nothing written. ``reads``: shared by a group of sends."""
     reads = reads or Reads()
     external = [a for a in envelope if a.domain != ctx.settings.domain]
@@ -322,28 +342,35 @@ async def authorize_send(
         await ctx.db.serialize(conn, lock_key("config", route.config_id))
     await ctx.db.serialize(conn, lock_key("agent", agent.id))
     now = datetime.now(tz=UTC)
-    for usage in await route_usage(conn, agent, route, now, limited_only=True, known=known):
+    usages = await route_usage(
+        conn, agent, route, now, limited_only=True, known=known, unlogged=reads.unlogged
+    )
+    for usage in usages:
         if usage.remaining == 0:
             raise _refusal(usage, route.config_id, now)
     return SendGrant(route.config_id, SendCount(agent.id, len(external), now))
 
 
-async def count_send(conn: AsyncConnection, grant: SendGrant) -> None:
-    """Count an authorized send against the limits, in the send's own transaction. Called
-    only when the message really goes out: held mail counts when the owner releases it, not
-    also when it is held."""
-    count = grant.count
-    if count is None:
-        return
+async def count_sends(conn: AsyncConnection, grants: Sequence[SendGrant]) -> None:
+    """Count authorized sends against the limits, in the sends' own transaction, in one
+    statement. Called only for sends that really go out: held mail counts when the owner
+    releases it, not also when it is held."""
+    counted = [(g.config_id, g.count) for g in grants if g.count is not None]
     # Old log rows only cost space: prune now and then, not on every send.
-    if secrets.randbelow(PURGE_EVERY) == 0:
-        await repo.purge_send_log(conn, count.agent_id, count.at - LOG_RETENTION)
-    await repo.log_send(
+    for agent_id, at in sorted({count.agent_id: count.at for _, count in counted}.items()):
+        if secrets.randbelow(PURGE_EVERY) == 0:
+            await repo.purge_send_log(conn, agent_id, at - LOG_RETENTION)
+    await repo.log_sends(
         conn,
-        agent_id=count.agent_id,
-        config_id=grant.config_id,
-        recipients=count.recipients,
-        at=count.at,
+        [
+            {
+                "agent_id": count.agent_id,
+                "config_id": config_id,
+                "recipients": count.recipients,
+                "sent_at": count.at,
+            }
+            for config_id, count in counted
+        ],
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -118,13 +119,10 @@ async def delete_permission(conn: AsyncConnection, agent_id: str, config_id: str
 # -- the send log ------------------------------------------------------------------------------
 
 
-async def log_send(
-    conn: AsyncConnection, *, agent_id: str, config_id: str | None, recipients: int, at: datetime
-) -> None:
-    await conn.execute(
-        _LOG_SEND,
-        {"agent_id": agent_id, "config_id": config_id, "recipients": recipients, "sent_at": at},
-    )
+async def log_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Send-log rows (agent_id, config_id, recipients, sent_at), in one statement."""
+    if rows:
+        await conn.execute(_LOG_SEND, rows[0] if len(rows) == 1 else list(rows))
 
 
 ANY_CONFIG = "*"  # count the agent's sends through every configuration
