@@ -350,10 +350,10 @@ def _groups(ctx: AppContext) -> GroupCommit[_Send, _Done]:
 async def _write_group(
     ctx: AppContext, conn: AsyncConnection, sends: Sequence[_Send]
 ) -> list[_Done | BaseException]:
-    """One group's transaction. Each send in turn is checked, then writes its own rows (so
-    the next one's limits see it; the reply budget sees the group's earlier sends before
-    they are logged); a refusal from the checks leaves nothing of that send and becomes its
-    outcome. Then the sent messages are stored and logged together."""
+    """One group's transaction. Each send in turn is checked, its limits and reply budget
+    counting the group's earlier sends, then makes its own writes (its Idempotency-Key, a
+    held item, the owner's claim); a refusal from the checks leaves nothing of that send and
+    becomes its outcome. Then the sent messages are counted, stored and logged together."""
     outcomes: list[_Done | _Sent | BaseException] = []
     reads = _Reads()
     for send in sends:
@@ -363,10 +363,7 @@ async def _write_group(
             except AgentPostError as exc:
                 outcomes.append(exc)
                 continue
-            outcome = await _apply(ctx, conn, send, plan, reads)
-        if isinstance(outcome, _Sent):
-            reads.reply_log.append(loops.log_entry(send.agent, send.parsed, send.envelope))
-        outcomes.append(outcome)
+            outcomes.append(await _apply(ctx, conn, send, plan, reads))
     await permissions.count_sends(conn, reads.permissions.unlogged)
     await loops.log_sends(ctx, conn, reads.reply_log)
     stored = iter(await _store(ctx, conn, [o for o in outcomes if isinstance(o, _Sent)]))
@@ -427,7 +424,9 @@ async def _apply(
         return _Done(result, [notices.wake_event()])
     if send.approval is not None:
         await send.approval(conn, send.parsed.message_id)
-    reads.permissions.unlogged.append(plan.grant)  # counted with the group's sends
+    # Counted by the group's checks from here on; logged with the group's rows.
+    reads.permissions.unlogged.append(plan.grant)
+    reads.reply_log.append(loops.log_entry(agent, send.parsed, send.envelope))
     return _Sent(send, plan, plan.parsed)
 
 
