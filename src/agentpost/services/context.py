@@ -9,9 +9,11 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agentpost.config import Settings
 from agentpost.services.events import EventBus
+from agentpost.services.group_commit import GroupCommit
 from agentpost.services.signature_cache import SignatureCache
 from agentpost.storage.engine import Database
 from agentpost.storage.migrate import upgrade_to_head
@@ -48,7 +50,7 @@ class AppContext:
     last_activity: dict[str, float] = field(default_factory=dict)
     channel: PgChannel | None = None
     # Sends' group committer (services/outbox.py makes it on first use, per event loop).
-    send_groups: object = None
+    send_groups: GroupCommit[Any, Any] | None = None
     signatures: SignatureCache = field(init=False)
 
     def __post_init__(self) -> None:

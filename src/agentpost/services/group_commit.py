@@ -102,3 +102,13 @@ class GroupCommit(Generic[T, R]):
                 waiting.done.set_exception(outcome)
             else:
                 waiting.done.set_result(outcome)
+
+
+def on_running_loop(
+    current: GroupCommit[T, R] | None, db: Database, write: Write[T, R], **limits: int
+) -> GroupCommit[T, R]:
+    """``current`` if it serves the running event loop, else a new committer for it (a
+    context outlives an event loop in tests and in the CLI's one-shot commands)."""
+    if current is not None and current.loop is asyncio.get_running_loop():
+        return current
+    return GroupCommit(db, write, **limits)

@@ -11,7 +11,6 @@ the bounded parse every stored message goes through, inbound or sent.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from agentpost.services import offload, placement
 from agentpost.services.accounts import now_utc
 from agentpost.services.context import AppContext
 from agentpost.services.events import Event
-from agentpost.services.group_commit import GroupCommit
+from agentpost.services.group_commit import GroupCommit, on_running_loop
 from agentpost.services.store import CopySpec, StoredCopy, store_copies
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
@@ -243,8 +242,7 @@ class GroupCommitter:
 
     async def accept(self, raw: bytes, agents: list[AgentRecord]) -> Delivered:
         item = await _prepare(raw, agents)
-        if self._groups is None or self._groups.loop is not asyncio.get_running_loop():
-            self._groups = GroupCommit(self._ctx.db, self._write, **self._limits)
+        self._groups = on_running_loop(self._groups, self._ctx.db, self._write, **self._limits)
         copies = await self._groups.submit(item, size=len(raw))
         return _announce(self._ctx, item, copies)
 

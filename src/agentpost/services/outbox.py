@@ -12,12 +12,11 @@ does not disturb the others; any other failure retries the group send by send.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -60,7 +59,7 @@ from agentpost.services.accounts import now_utc
 from agentpost.services.audit import AuditEntry
 from agentpost.services.context import AppContext
 from agentpost.services.events import Event
-from agentpost.services.group_commit import GroupCommit
+from agentpost.services.group_commit import GroupCommit, on_running_loop
 from agentpost.services.inbox import mailbox_address, new_mail_event, parse_for_index
 from agentpost.services.store import CopySpec, StoredCopy, store_copies
 from agentpost.storage.records import AgentRecord
@@ -340,11 +339,11 @@ async def store_outgoing(
 
 def _groups(ctx: AppContext) -> GroupCommit[_Send, _Done]:
     """The context's group committer for sends, on the running event loop."""
-    loop = asyncio.get_running_loop()
-    groups = ctx.send_groups
-    if not isinstance(groups, GroupCommit) or groups.loop is not loop:
-        groups = ctx.send_groups = GroupCommit(ctx.db, functools.partial(_write_group, ctx))
-    return cast(GroupCommit[_Send, _Done], groups)
+    groups: GroupCommit[_Send, _Done] = on_running_loop(
+        ctx.send_groups, ctx.db, functools.partial(_write_group, ctx)
+    )
+    ctx.send_groups = groups
+    return groups
 
 
 async def _write_group(
