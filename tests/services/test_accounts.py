@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ from agentpost.services import accounts, lifecycle, mailbox, queue
 from agentpost.services.accounts import PrincipalKind
 from agentpost.services.context import AppContext, build_context
 from agentpost.services.queue import QueueSelection
+from agentpost.services.ttl_cache import TtlCache
+from agentpost.testing.postgres import create_database, database_url, drop_database
 
 from .support import admin, agent, fresh, send, table_counts
 
@@ -190,7 +193,8 @@ async def test_metadata_patch_must_be_an_object(any_ctx: AppContext) -> None:
 
 async def test_delete_agent_purges_its_mail_and_keeps_shared_copies(any_ctx: AppContext) -> None:
     """Deleting an agent removes its messages, folders, deliveries and unshared blobs; a copy
-    another agent received stays readable, and the deleted key stops working."""
+        another agent received stays readable, and the deleted key stops working at once, though
+    requests just used it."""
     principal = await admin(any_ctx)
     alice, alice_key = await accounts.create_agent(any_ctx, principal, name="alice")
     bob = await agent(any_ctx, "bob")
@@ -201,6 +205,7 @@ async def test_delete_agent_purges_its_mail_and_keeps_shared_copies(any_ctx: App
 
     # The external send is still queued; deletion would refuse it (delivery_pending).
     await queue.cancel(any_ctx, principal, QueueSelection(agent="alice", everything=True))
+    assert (await accounts.authenticate(any_ctx, alice_key)).agent is not None  # kept a moment
     deleted, _report = await lifecycle.delete_agent(any_ctx, principal, "ALICE")
     assert deleted.id == alice.id
 
@@ -248,3 +253,43 @@ async def test_the_mail_domain_belongs_to_the_database(tmp_path: Path) -> None:
     await other.close()
     assert refused.value.code == "domain_mismatch"
     assert "example.org" in refused.value.message
+
+
+async def test_a_metadata_change_reaches_the_very_next_request(any_ctx: AppContext) -> None:
+    """Requests carry the caller's record, kept for a moment after the key's lookup; a change
+    to the agent's metadata shows in the next request (its display name goes on mail)."""
+    _record, key = await accounts.create_agent(any_ctx, await admin(any_ctx), name="alice")
+    caller = await accounts.authenticate(any_ctx, key)
+    await accounts.update_metadata(any_ctx, caller, {"displayName": "Alice A."})
+    again = await accounts.authenticate(any_ctx, key)
+    assert again.agent is not None and again.agent.metadata == {"displayName": "Alice A."}
+
+
+@pytest.mark.postgres
+async def test_a_key_deleted_through_another_process_stops_working_there(
+    settings: Settings,
+) -> None:
+    """Two server processes on one PostgreSQL database: deleting an agent through one makes
+    its key fail in the other as soon as the notice arrives, long before the cache would let
+    the entry go by itself."""
+    database = await create_database()
+    shared = settings.model_copy(update={"database_url": database_url(database)})
+    deleting = await build_context(shared)
+    serving = await build_context(shared)
+    try:
+        await accounts.ensure_bootstrap(deleting)
+        serving.principals = TtlCache(serving.events, "principals", ttl=3600)
+        _alice, key = await accounts.create_agent(deleting, await admin(deleting), name="alice")
+        await accounts.authenticate(serving, key)  # now kept in the serving process
+        await lifecycle.delete_agent(deleting, await admin(deleting), "alice")
+        async with asyncio.timeout(10):
+            while True:
+                try:
+                    await accounts.authenticate(serving, key)
+                except Unauthenticated:
+                    break
+                await asyncio.sleep(0.02)
+    finally:
+        await deleting.close()
+        await serving.close()
+        await drop_database(database)

@@ -68,7 +68,7 @@ async def test_bad_contact_addresses_are_refused(any_ctx: AppContext, email: str
 
 
 async def test_a_signature_change_reaches_the_very_next_send(any_ctx: AppContext) -> None:
-    """Sends remember the default signature for a moment (services/signature_cache.py), but
+    """Sends remember the default signature for a moment (``AppContext.signatures``), but
     every change through this server takes effect on the next send: a new default, an edit,
     another default, a deletion."""
     alice = await agent(any_ctx, "alice")

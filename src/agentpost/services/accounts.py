@@ -149,16 +149,31 @@ async def list_owners(ctx: AppContext, principal: Principal) -> list[OwnerRecord
 
 
 async def authenticate(ctx: AppContext, token: str) -> Principal:
-    """Resolve a bearer key. Raises Unauthenticated for anything unknown."""
+    """Resolve a bearer key. Raises Unauthenticated for anything unknown.
+
+    Every request asks, so a known key's caller is kept for a moment (``AppContext.principals``;
+    unknown keys are not kept). Deleting an agent or changing its metadata forgets them all
+    (``forget_callers``), in every process of a PostgreSQL deployment."""
     token = token.strip()
     if not token:
         raise Unauthenticated("missing API key: send Authorization: Bearer <key>")
-    principal = await _lookup_principal(ctx, ctx.keys.hash(token), token[:3])
-    if principal is None:
-        raise Unauthenticated("invalid API key")
+    digest = ctx.keys.hash(token)
+
+    async def load() -> Principal:
+        principal = await _lookup_principal(ctx, digest, token[:3])
+        if principal is None:
+            raise Unauthenticated("invalid API key")
+        return principal
+
+    principal = await ctx.principals.get(digest, load)
     if principal.agent is not None:
         await _touch(ctx, principal.agent.id)
     return principal
+
+
+def forget_callers(ctx: AppContext) -> None:
+    """A key's caller changed or went away (call after the commit): no cached caller survives."""
+    ctx.principals.forget()
 
 
 async def _lookup_principal(ctx: AppContext, digest: str, prefix: str) -> Principal | None:
@@ -323,6 +338,7 @@ async def update_metadata(
         _check_metadata(merged)
         await repo.update_agent_metadata(conn, agent.id, merged, now_utc())
         updated = await repo.agent_by_id(conn, agent.id)
+    forget_callers(ctx)  # after the commit: requests carry the agent's record, metadata included
     if updated is None:
         raise AgentNotFound("this agent no longer exists")
     return updated

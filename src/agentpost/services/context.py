@@ -9,18 +9,24 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentpost.config import Settings
 from agentpost.services.events import EventBus
 from agentpost.services.group_commit import GroupCommit
-from agentpost.services.signature_cache import SignatureCache
+from agentpost.services.ttl_cache import TtlCache
 from agentpost.storage.engine import Database
 from agentpost.storage.migrate import upgrade_to_head
 from agentpost.storage.notify import PgChannel, asyncpg_dsn
+from agentpost.storage.repositories.content import SignatureRecord
 from agentpost.vault import Vault
 
+if TYPE_CHECKING:
+    from agentpost.services.accounts import Principal
+
 SECRET_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
+# How long another process's change can go unseen where no relay tells it (ttl_cache.py).
+CACHE_SECONDS = 2.0
 
 
 class KeyHasher:
@@ -51,10 +57,13 @@ class AppContext:
     channel: PgChannel | None = None
     # Sends' group committer (services/outbox.py makes it on first use, per event loop).
     send_groups: GroupCommit[Any, Any] | None = None
-    signatures: SignatureCache = field(init=False)
+    # Key digest → the caller (services/accounts.py); agent id → default signature or None.
+    principals: TtlCache[Principal] = field(init=False)
+    signatures: TtlCache[SignatureRecord | None] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.signatures = SignatureCache(self.db)
+        self.principals = TtlCache(self.events, "principals", ttl=CACHE_SECONDS)
+        self.signatures = TtlCache(self.events, "signatures", ttl=CACHE_SECONDS)
 
     async def close(self) -> None:
         if self.channel is not None:

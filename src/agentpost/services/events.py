@@ -5,6 +5,9 @@ subscriber that reacts by reading the database always finds what it was told abo
 delivered in this process at once and, when a relay is attached (PostgreSQL LISTEN/NOTIFY,
 storage/notify.py), to every other server process too, so a client's stream wakes whichever
 process stored the mail.
+
+The bus also carries process-wide notices that concern no one agent (``announce``), such as
+"this API key's caller changed", which the caches of every process act on (ttl_cache.py).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 QUEUE_LIMIT = 1000
 logger = logging.getLogger(__name__)
 Relay = Callable[[str], Awaitable[None]]
+Listener = Callable[[str | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class EventBus:
         self._origin = uuid.uuid4().hex  # tells our own relayed events from other processes'
         self._relay: Relay | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._listeners: dict[str, list[Listener]] = defaultdict(list)
 
     def attach_relay(self, relay: Relay) -> None:
         """Also send every published event to other processes through ``relay``."""
@@ -51,13 +56,30 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         self._deliver(event)
-        if self._relay is not None:
-            wire = {"origin": self._origin, "agent": event.agent_id, "type": event.type}
-            task = asyncio.get_running_loop().create_task(
-                self._send(self._relay, json.dumps({**wire, "data": event.data}))
-            )
-            self._sending.add(task)  # keep a reference until it is done
-            task.add_done_callback(self._sending.discard)
+        wire = {"origin": self._origin, "agent": event.agent_id, "type": event.type}
+        self._relay_wire({**wire, "data": event.data})
+
+    def listen(self, topic: str, listener: Listener) -> None:
+        """Call ``listener`` with the notice's data for every ``topic`` notice, from this
+        process or another."""
+        self._listeners[topic].append(listener)
+
+    def announce(self, topic: str, data: str | None = None) -> None:
+        """A process-wide notice: this process's listeners hear it at once, other processes'
+        when the relay carries it (only the local listeners before ``attach_relay``)."""
+        self._notify(topic, data)
+        self._relay_wire({"origin": self._origin, "topic": topic, "data": data})
+
+    def _notify(self, topic: str, data: str | None) -> None:
+        for listener in self._listeners.get(topic, ()):
+            listener(data)
+
+    def _relay_wire(self, wire: dict[str, Any]) -> None:
+        if self._relay is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._send(self._relay, json.dumps(wire)))
+        self._sending.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._sending.discard)
 
     @staticmethod
     async def _send(relay: Relay, payload: str) -> None:
@@ -71,6 +93,9 @@ class EventBus:
         try:
             wire = json.loads(payload)
             if wire["origin"] == self._origin:
+                return
+            if "topic" in wire:
+                self._notify(str(wire["topic"]), wire["data"])
                 return
             self._deliver(Event(agent_id=wire["agent"], type=wire["type"], data=wire["data"]))
         except (ValueError, KeyError, TypeError):

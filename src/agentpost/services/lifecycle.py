@@ -106,6 +106,7 @@ async def delete_agent(
         )
         await record(ctx, conn, entry)
     ctx.last_activity.pop(agent.id, None)
+    accounts.forget_callers(ctx)  # its key must stop working at once
     return agent, report
 
 

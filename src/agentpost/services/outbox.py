@@ -54,6 +54,7 @@ from agentpost.services import (
     permissions,
     placement,
     relay_outbound,
+    signatures,
 )
 from agentpost.services.accounts import now_utc
 from agentpost.services.audit import AuditEntry
@@ -214,7 +215,7 @@ async def submit_message(
     ctx: AppContext, agent: AgentRecord, req: SendRequest, *, within: Within | None = None
 ) -> SendResult:
     """Send ``req`` as ``agent``: Sent copy, local deliveries and queued external rows."""
-    signature = await ctx.signatures.default_for(agent.id) if req.signature else None
+    signature = await signatures.default_for(ctx, agent.id) if req.signature else None
     raw, envelope = render(ctx, agent, req, signature)
     return await store_outgoing(ctx, agent, raw, envelope, within=within)
 

@@ -118,10 +118,21 @@ async def delete_signature(ctx: AppContext, agent: AgentRecord, signature_id: st
             raise _not_found(signature_id)
 
 
+async def default_for(ctx: AppContext, agent_id: str) -> SignatureRecord | None:
+    """The agent's default signature (None: it has none). Every send asks, so it is kept for
+    a moment (``AppContext.signatures``): for most agents the answer is "none"."""
+
+    async def load() -> SignatureRecord | None:
+        async with ctx.db.read() as conn:
+            return await repo.default_signature(conn, agent_id)
+
+    return await ctx.signatures.get(agent_id, load)
+
+
 @asynccontextmanager
 async def _changing(ctx: AppContext, agent: AgentRecord) -> AsyncIterator[AsyncConnection]:
     """A write transaction that changes the agent's signatures: the send path's cache of
-    default signatures (services/signature_cache.py) forgets the agent once it has ended."""
+    default signatures (``AppContext.signatures``) forgets the agent once it has ended."""
     try:
         async with ctx.db.write() as conn:
             yield conn
