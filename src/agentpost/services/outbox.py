@@ -5,15 +5,18 @@ local recipients' INBOX copies: a failure anywhere leaves none of them. External
 are recorded as ``queued`` for the delivery worker.
 
 Sends that arrive together share that transaction (group commit, services/group_commit.py):
-each is checked and counted in turn, so limits see the sends before it, then the group's
-messages are stored with one statement per table. A refused send leaves nothing behind and
-does not disturb the others; any other failure retries the group send by send.
+it first takes every advisory lock its sends' checks need, in the one order all writers keep
+(services/permissions.py), so groups in several processes wait for each other's locks
+instead of deadlocking on them; then each send is checked and counted in turn, so limits see
+the sends before it, then the group's messages are stored with one statement per table. A
+refused send leaves nothing behind and does not disturb the others; any other failure
+retries the group send by send.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -28,7 +31,7 @@ from agentpost.domain.mime import (
     MimeError,
     OutgoingMessage,
     ParsedMessage,
-    build_raw,
+    build_with_view,
     new_message_id,
     normalize_message_id,
     split_references,
@@ -61,7 +64,7 @@ from agentpost.services.audit import AuditEntry
 from agentpost.services.context import AppContext
 from agentpost.services.events import Event
 from agentpost.services.group_commit import GroupCommit, on_running_loop
-from agentpost.services.inbox import mailbox_address, new_mail_event, parse_for_index
+from agentpost.services.inbox import for_index, mailbox_address, new_mail_event, parse_for_index
 from agentpost.services.store import CopySpec, StoredCopy, store_copies
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
@@ -194,21 +197,24 @@ def render(
     agent: AgentRecord,
     req: SendRequest,
     signature: SignatureRecord | None = None,
-) -> tuple[bytes, list[Address]]:
-    """Validate and build the raw message; returns it with the envelope recipients."""
+) -> tuple[bytes, list[Address], ParsedMessage | None]:
+    """Validate and build the raw message; returns it with the envelope recipients and, for
+    the common message, its parsed view (``build_with_view``: no need to parse it again)."""
     if signature is not None:
         text, html = with_signature(req.text, req.html, signature.text, signature.html or "")
         req = replace(req, text=text, html=html)
     out, envelope = _outgoing(agent, req)
     try:
-        raw = build_raw(out, message_id=new_message_id(ctx.settings.domain), date=now_utc())
+        raw, view = build_with_view(
+            out, message_id=new_message_id(ctx.settings.domain), date=now_utc()
+        )
     except MimeError as exc:
         raise HeaderInjection(str(exc), field=exc.field) from exc
     if len(raw) > ctx.settings.max_message_bytes:
         raise PayloadTooLarge(
             f"the message is {len(raw)} bytes; the limit is {ctx.settings.max_message_bytes}"
         )
-    return raw, envelope
+    return raw, envelope, view
 
 
 async def submit_message(
@@ -216,8 +222,8 @@ async def submit_message(
 ) -> SendResult:
     """Send ``req`` as ``agent``: Sent copy, local deliveries and queued external rows."""
     signature = await signatures.default_for(ctx, agent.id) if req.signature else None
-    raw, envelope = render(ctx, agent, req, signature)
-    return await store_outgoing(ctx, agent, raw, envelope, within=within)
+    raw, envelope, view = render(ctx, agent, req, signature)
+    return await store_outgoing(ctx, agent, raw, envelope, within=within, view=view)
 
 
 async def _route(
@@ -289,6 +295,14 @@ class _Sent:
     parsed: ParsedMessage
 
 
+@dataclass(slots=True)
+class _Held:
+    """A send the guard held: kept as a pending item once the group's messages are stored."""
+
+    send: _Send
+    plan: _Plan
+
+
 @dataclass(frozen=True, slots=True)
 class _Done:
     """A committed send: the answer, and the events to publish for it."""
@@ -305,6 +319,7 @@ async def store_outgoing(
     *,
     within: Within | None = None,
     approval: Within | None = None,
+    view: ParsedMessage | None = None,
 ) -> SendResult:
     """Store an already-built message (API send or SMTP submission) and deliver locally.
 
@@ -316,19 +331,13 @@ async def store_outgoing(
     claims the pending item in this same transaction, so the message goes out exactly once.
 
     Concurrent sends share transactions (services/group_commit.py); one with ``within`` or
-    ``approval`` gets its own, since those run code that is not this module's.
+    ``approval`` gets its own, since those run code that is not this module's. ``view``:
+    what parsing ``raw`` gives, when its builder knows (``render``).
     """
-    now = now_utc()
-    raw = loops.stamp(raw)  # SMTP submission brings client-built bytes (RFC 3834 headers)
-    local = any(a.domain == ctx.settings.domain for a in envelope)
-    parsed, findings, inspection = await offload.run_sized(len(raw), _examine, raw, now, local)
-    send = _Send(
-        agent, raw, parsed, findings, inspection, envelope, now, within, approval,
-        idempotency.binding(),
-    )  # fmt: skip
+    send = await _prepared(ctx, agent, raw, envelope, within=within, approval=approval, view=view)
     alone = within is not None or approval is not None
     try:
-        done = await _groups(ctx).submit(send, size=len(raw), alone=alone)
+        done = await _groups(ctx).submit(send, size=len(send.raw), alone=alone)
     except (Forbidden, RateLimited) as exc:
         await _audit_refusal(ctx, agent, envelope, exc)
         if isinstance(exc, ReplyLoop):
@@ -336,6 +345,31 @@ async def store_outgoing(
         raise
     ctx.events.publish_all(done.events)
     return done.result
+
+
+async def _prepared(
+    ctx: AppContext,
+    agent: AgentRecord,
+    raw: bytes,
+    envelope: list[Address],
+    *,
+    within: Within | None = None,
+    approval: Within | None = None,
+    view: ParsedMessage | None = None,
+) -> _Send:
+    """The send as its transaction needs it: stamped, parsed and scanned (before any lock)."""
+    now = now_utc()
+    stamped = loops.stamp(raw)  # SMTP submission brings client-built bytes (RFC 3834 headers)
+    if stamped is not raw:
+        view = None  # it describes the bytes before the stamp
+    local = any(a.domain == ctx.settings.domain for a in envelope)
+    parsed, findings, inspection = await offload.run_sized(
+        len(stamped), _examine, stamped, now, local, view
+    )
+    return _Send(
+        agent, stamped, parsed, findings, inspection, envelope, now, within, approval,
+        idempotency.binding(),
+    )  # fmt: skip
 
 
 def _groups(ctx: AppContext) -> GroupCommit[_Send, _Done]:
@@ -350,12 +384,18 @@ def _groups(ctx: AppContext) -> GroupCommit[_Send, _Done]:
 async def _write_group(
     ctx: AppContext, conn: AsyncConnection, sends: Sequence[_Send]
 ) -> list[_Done | BaseException]:
-    """One group's transaction. Each send in turn is checked, its limits and reply budget
-    counting the group's earlier sends, then makes its own writes (its Idempotency-Key, a
-    held item, the owner's claim); a refusal from the checks leaves nothing of that send and
-    becomes its outcome. Then the sent messages are counted, stored and logged together."""
-    outcomes: list[_Done | _Sent | BaseException] = []
+    """One group's transaction. A group of several first takes all its sends' locks. Each
+    send in turn is checked, its limits and reply budget counting the group's earlier sends,
+    then makes its own writes (its Idempotency-Key, the owner's claim); a refusal from the
+    checks leaves nothing of that send and becomes its outcome. Then the sent messages are
+    counted, stored and logged together, and last the held ones become pending items.
+
+    The locks come in one order for every writer (PostgreSQL): the sends' advisory locks
+    (permissions.SendLock), folder rows, agent rows (services/store.py), the audit chain."""
     reads = _Reads()
+    if len(sends) > 1:
+        await _lock_group(ctx, conn, sends, reads)
+    outcomes: list[_Held | _Sent | BaseException] = []
     for send in sends:
         with idempotency.rebound(send.binding):
             try:
@@ -367,7 +407,39 @@ async def _write_group(
     await permissions.count_sends(conn, reads.permissions.unlogged)
     await loops.log_sends(ctx, conn, reads.reply_log)
     stored = iter(await _store(ctx, conn, [o for o in outcomes if isinstance(o, _Sent)]))
-    return [next(stored) if isinstance(o, _Sent) else o for o in outcomes]
+    # Held mail after the stores: guard.hold appends to the audit chain, and its lock taken
+    # before this group's folder rows could deadlock with a writer that keeps the order.
+    return [await _finish(ctx, conn, o, stored) for o in outcomes]
+
+
+async def _lock_group(
+    ctx: AppContext, conn: AsyncConnection, sends: Sequence[_Send], reads: _Reads
+) -> None:
+    """Take the advisory locks all the group's checks will need, sorted, before the first
+    check. Taken send by send, the locks of [send via A, send via B] and of the same sends
+    the other way round, in another process, would each wait for the other's (PostgreSQL
+    breaks that only after deadlock_timeout, failing a group). A send that turns out to need
+    a lock out of order fails the group into send-by-send (permissions.LockOrderBroken)."""
+    wanted: list[permissions.SendLock] = []
+    for send in sends:
+        wanted += await permissions.send_locks(
+            ctx, conn, send.agent, send.envelope, reads.permissions
+        )
+    await permissions.take_locks(ctx, conn, wanted, reads.permissions)
+
+
+async def _finish(
+    ctx: AppContext,
+    conn: AsyncConnection,
+    outcome: _Held | _Sent | BaseException,
+    stored: Iterator[_Done],
+) -> _Done | BaseException:
+    """A send's outcome once the group's messages are stored: held mail is kept now."""
+    if isinstance(outcome, _Sent):
+        return next(stored)
+    if isinstance(outcome, _Held):
+        return await _hold(ctx, conn, outcome)
+    return outcome
 
 
 @dataclass(slots=True)
@@ -408,26 +480,33 @@ async def _check(ctx: AppContext, conn: AsyncConnection, send: _Send, reads: _Re
 
 async def _apply(
     ctx: AppContext, conn: AsyncConnection, send: _Send, plan: _Plan, reads: _Reads
-) -> _Done | _Sent:
-    """The send's own writes: its Idempotency-Key, then either the held item, or the owner's
-    claim (the limit and loop counters are the group's, written after its last send)."""
+) -> _Held | _Sent:
+    """The send's own writes: its Idempotency-Key, then, unless it is held (kept after the
+    group's stores, ``_hold``), the owner's claim (the limit and loop counters are the
+    group's, written after its last send)."""
     await idempotency.bind_to_send(conn)
     agent = send.agent
     if plan.parsed is None:  # held for the owner's approval
-        held = await guard.hold(
-            ctx, conn, agent, (send.raw, send.parsed), send.envelope, plan.verdict
-        )
-        if send.within is not None:
-            await send.within(conn, send.parsed.message_id)
-        result = _held_result(agent, send.parsed.message_id, send.envelope, held)
-        # After the commit, the owner's approval request goes out.
-        return _Done(result, [notices.wake_event()])
+        return _Held(send, plan)
     if send.approval is not None:
         await send.approval(conn, send.parsed.message_id)
     # Counted by the group's checks from here on; logged with the group's rows.
     reads.permissions.unlogged.append(plan.grant)
     reads.reply_log.append(loops.log_entry(agent, send.parsed, send.envelope))
     return _Sent(send, plan, plan.parsed)
+
+
+async def _hold(ctx: AppContext, conn: AsyncConnection, item: _Held) -> _Done:
+    """A held send becomes a pending item for the owner (and its ``within`` runs)."""
+    send = item.send
+    held = await guard.hold(
+        ctx, conn, send.agent, (send.raw, send.parsed), send.envelope, item.plan.verdict
+    )
+    if send.within is not None:
+        await send.within(conn, send.parsed.message_id)
+    result = _held_result(send.agent, send.parsed.message_id, send.envelope, held)
+    # After the commit, the owner's approval request goes out.
+    return _Done(result, [notices.wake_event()])
 
 
 async def _store(ctx: AppContext, conn: AsyncConnection, group: list[_Sent]) -> list[_Done]:
@@ -529,11 +608,12 @@ def _held_result(
 
 
 def _examine(
-    raw: bytes, now: datetime, local: bool
+    raw: bytes, now: datetime, local: bool, view: ParsedMessage | None
 ) -> tuple[ParsedMessage, guard.Findings, placement.Inspection]:
-    """The parse and the content checks of both directions, in one piece of CPU work. The
-    inbound inspection is for local recipients' copies only: none, no inspection."""
-    parsed = parse_for_index(raw, received=now)
+    """The parse (unless ``view`` is it) and the content checks of both directions, in one
+    piece of CPU work. The inbound inspection is for local recipients' copies only: none, no
+    inspection."""
+    parsed = for_index(view) if view is not None else parse_for_index(raw, received=now)
     inspection = placement.inspect(raw, parsed, internal=True) if local else placement.Inspection()
     return parsed, guard.scan(raw, parsed), inspection
 

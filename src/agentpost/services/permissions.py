@@ -17,6 +17,11 @@ refused, or returns the grant the send goes out under. The policy (docs/api/perm
   ``max_emails_per_day`` over a sliding 24 hours, across all agents. The counts come from the
   durable ``send_log``; on PostgreSQL concurrent sends serialize on advisory locks per
   configuration and per agent, so a limit holds across processes.
+
+Every transaction takes those locks in one global order (``SendLock``): configurations before
+agents, each kind by id. One send needs its configuration's, then its agent's; a group of
+sends (services/outbox.py) takes all of its sends' locks up front (``send_locks``), so two
+groups in two processes wait for each other instead of deadlocking.
 """
 
 from __future__ import annotations
@@ -140,6 +145,34 @@ async def routes_for(
 # What is known of each configuration during one check (read once: a send asks twice).
 Known = dict[str, smtp_configs.ConfigLimits | None]
 
+_LOCK_KINDS = ("config", "agent")  # in the order every transaction takes them
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class SendLock:
+    """One advisory lock a send takes; instances sort in the global order of taking."""
+
+    rank: int  # index in _LOCK_KINDS
+    ident: str
+
+    @classmethod
+    def config(cls, config_id: str) -> SendLock:
+        return cls(_LOCK_KINDS.index("config"), config_id)
+
+    @classmethod
+    def agent(cls, agent_id: str) -> SendLock:
+        return cls(_LOCK_KINDS.index("agent"), agent_id)
+
+    @property
+    def key(self) -> int:
+        return lock_key(_LOCK_KINDS[self.rank], self.ident)
+
+
+class LockOrderBroken(Exception):
+    """A send needs a lock that sorts before one its transaction already holds: taking it
+    could deadlock with a transaction that keeps the order. Not a refusal of the send: its
+    group must be retried send by send (services/group_commit.py does that)."""
+
 
 @dataclass(slots=True)
 class Reads:
@@ -151,6 +184,7 @@ class Reads:
     routes: dict[str, tuple[str, list[Route]]] = field(default_factory=dict)  # by agent id
     configs: Known = field(default_factory=dict)
     unlogged: list[SendGrant] = field(default_factory=list)
+    locked: list[SendLock] = field(default_factory=list)  # held by the transaction, in order
 
     async def routes_for(
         self, ctx: AppContext, conn: AsyncConnection, agent: AgentRecord
@@ -317,6 +351,60 @@ async def _choose(
     raise _recipient_refusal(active[0], external)
 
 
+async def _route_of(
+    ctx: AppContext,
+    conn: AsyncConnection,
+    agent: AgentRecord,
+    external: list[Address],
+    reads: Reads,
+) -> Route:
+    """The route external mail to ``external`` takes, or the ``Forbidden`` that refuses it.
+    Decided from ``reads`` alone once they hold the agent's rows and configurations, so the
+    up-front ``send_locks`` and the send's own check reach the same answer."""
+    _, routes = await reads.routes_for(ctx, conn, agent)
+    sendable = [r for r in routes if r.can_send]
+    if not sendable:
+        raise _silenced()
+    return await _choose(conn, agent, sendable, external, reads.configs)
+
+
+def _locks_of(agent: AgentRecord, route: Route) -> list[SendLock]:
+    configs = [] if route.config_id is None else [SendLock.config(route.config_id)]
+    return [*configs, SendLock.agent(agent.id)]
+
+
+async def send_locks(
+    ctx: AppContext,
+    conn: AsyncConnection,
+    agent: AgentRecord,
+    envelope: list[Address],
+    reads: Reads,
+) -> list[SendLock]:
+    """The locks ``authorize_send`` will take for this send (none for local mail, or when
+    the send will be refused before locking). Reads only, filling ``reads`` for the check."""
+    external = [a for a in envelope if a.domain != ctx.settings.domain]
+    if not external:
+        return []
+    try:
+        route = await _route_of(ctx, conn, agent, external, reads)
+    except Forbidden:
+        return []  # the check refuses it the same way, before taking any lock
+    return _locks_of(agent, route)
+
+
+async def take_locks(
+    ctx: AppContext, conn: AsyncConnection, locks: Sequence[SendLock], reads: Reads
+) -> None:
+    """Take those of ``locks`` the transaction does not hold yet, in the global order.
+    Raises ``LockOrderBroken`` (taking nothing) if one sorts before a lock already held."""
+    wanted = sorted(set(locks) - set(reads.locked))
+    if wanted and reads.locked and wanted[0] < max(reads.locked):
+        raise LockOrderBroken(f"send lock {wanted[0]} comes before one already held")
+    for lock in wanted:
+        await ctx.db.serialize(conn, lock.key)
+        reads.locked.append(lock)
+
+
 async def authorize_send(
     ctx: AppContext,
     conn: AsyncConnection,
@@ -325,25 +413,19 @@ async def authorize_send(
     reads: Reads | None = None,
 ) -> SendGrant:
     """Check ``agent`` may send to ``envelope`` now (``count_sends`` then counts it). Reads
-    and locks only: a refusal leaves nothing written. ``reads``: shared by a group of sends."""
+    and locks only: a refusal leaves nothing written. ``reads``: shared by a group of sends,
+    which may have taken this send's locks already (``send_locks``, ``take_locks``)."""
     reads = reads or Reads()
     external = [a for a in envelope if a.domain != ctx.settings.domain]
     if not external:  # local mail: only a silenced agent is refused; no configuration needed
         if await reads.silenced(conn, agent):
             raise _silenced()
         return SendGrant()
-    _, routes = await reads.routes_for(ctx, conn, agent)
-    sendable = [r for r in routes if r.can_send]
-    if not sendable:
-        raise _silenced()
-    known = reads.configs
-    route = await _choose(conn, agent, sendable, external, known)
-    if route.config_id is not None:  # fixed order: configuration, then agent (no deadlock)
-        await ctx.db.serialize(conn, lock_key("config", route.config_id))
-    await ctx.db.serialize(conn, lock_key("agent", agent.id))
+    route = await _route_of(ctx, conn, agent, external, reads)
+    await take_locks(ctx, conn, _locks_of(agent, route), reads)
     now = datetime.now(tz=UTC)
     usages = await route_usage(
-        conn, agent, route, now, limited_only=True, known=known, unlogged=reads.unlogged
+        conn, agent, route, now, limited_only=True, known=reads.configs, unlogged=reads.unlogged
     )
     for usage in usages:
         if usage.remaining == 0:
