@@ -224,14 +224,31 @@ def build_raw(out: OutgoingMessage, *, message_id: str, date: datetime) -> bytes
     The body is the package's own, except the most common one, which is written directly:
     plain ASCII text alone, with no line over 78 characters (``_plain_text_body``).
     """
+    return build_with_view(out, message_id=message_id, date=date)[0]
+
+
+def build_with_view(
+    out: OutgoingMessage, *, message_id: str, date: datetime
+) -> tuple[bytes, ParsedMessage | None]:
+    """``build_raw``'s bytes, and what ``parse_message`` would read back from them, found
+    without parsing them for the common message: plain ASCII text, every header written as
+    given. The view is read from the same header values by the same code (``_view``), so it
+    equals the parse; None for any other message (parse its bytes)."""
     _check_outgoing(out, message_id)
-    head = b"".join(_header_line(n, v) for n, v in _top_headers(out, message_id, date))
+    fields = _top_headers(out, message_id, date)
+    head = b"".join(_header_line(n, v) for n, v in fields)
     plain = None if out.html or out.attachments else _plain_text_body(out.text)
-    if plain is not None:
-        return head + plain
-    body = EmailMessage(policy=policy.SMTP)
-    _add_body(body, out)
-    return head + body.as_bytes(policy=policy.SMTP)
+    if plain is None:
+        body = EmailMessage(policy=policy.SMTP)
+        _add_body(body, out)
+        return head + body.as_bytes(policy=policy.SMTP), None
+    if not all(_written_as_given(n, v) for n, v in fields):
+        return head + plain, None
+    headers = Message()  # compat32: values kept as given, as the parser keeps them
+    for name, value in fields:
+        headers[name] = value
+    text = _wire_text(plain[len(_PLAIN_TEXT_HEAD) :].decode("ascii"))
+    return head + plain, _view(headers, text, "", [], fallback_date=date)
 
 
 _FOLD_AT = 78  # policy.SMTP's max_line_length: longer lines are folded
@@ -254,12 +271,20 @@ def _plain_text_body(text: str) -> bytes | None:
     return _PLAIN_TEXT_HEAD + b"\r\n".join(lines) + b"\r\n"
 
 
-def _header_line(name: str, value: str) -> bytes:
-    line = f"{name}: {value}"
+def _written_as_given(name: str, value: str) -> bool:
     # Encoded words (formataddr's non-ASCII names) are re-encoded by the package: leave
     # those to it too, so both builders write the same bytes.
-    if value.isascii() and len(line) <= _FOLD_AT and value.strip() == value and "=?" not in value:
-        return line.encode("ascii") + b"\r\n"
+    return (
+        value.isascii()
+        and len(name) + 2 + len(value) <= _FOLD_AT
+        and value.strip() == value
+        and "=?" not in value
+    )
+
+
+def _header_line(name: str, value: str) -> bytes:
+    if _written_as_given(name, value):
+        return f"{name}: {value}\r\n".encode("ascii")
     folded: str = policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP)
     return folded.encode("ascii")
 
@@ -283,6 +308,17 @@ def parse_message(raw: bytes, *, fallback_date: datetime | None = None) -> Parse
     bounded work whatever the header sizes (see ``bounded_header``)."""
     msg = _parse(raw)
     text, html, attachments = _walk_parts(msg)
+    return _view(msg, text, html, attachments, fallback_date=fallback_date)
+
+
+def _view(
+    msg: Message,
+    text: str,
+    html: str,
+    attachments: list[AttachmentInfo],
+    *,
+    fallback_date: datetime | None,
+) -> ParsedMessage:
     return ParsedMessage(
         message_id=normalize_message_id(_header(msg, "Message-ID")) or "",
         subject=_header(msg, "Subject"),
@@ -437,6 +473,10 @@ def _payload_text(part: Message) -> str:
         text = data.decode(charset, errors="replace")
     except (LookupError, UnicodeError):  # an unknown charset, or one like idna that refuses
         text = data.decode("utf-8", errors="replace")
+    return _wire_text(text)
+
+
+def _wire_text(text: str) -> str:
     # Callers get "\n" line ends, not the wire's CRLF (RFC 5322 §2.3); NUL means nothing in
     # text and PostgreSQL refuses to store it.
     return _NEWLINE_RE.sub("\n", text).replace("\x00", "")

@@ -128,7 +128,11 @@ def parse_for_index(raw: bytes, *, received: datetime) -> ParsedMessage:
     """``parse_message`` for storing: at most PARSERS at once, bodies cut to what the search
     index keeps. CPU-bound: call it in a thread."""
     with _PARSE_SLOTS:
-        parsed = parse_message(raw, fallback_date=received)
+        return for_index(parse_message(raw, fallback_date=received))
+
+
+def for_index(parsed: ParsedMessage) -> ParsedMessage:
+    """``parsed`` with its bodies cut to what the search index keeps (changed in place)."""
     parsed.text = parsed.text[:MAX_INDEXED_BODY]
     parsed.html = parsed.html[:MAX_INDEXED_BODY]
     return parsed
