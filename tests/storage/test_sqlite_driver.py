@@ -106,3 +106,23 @@ async def test_waiting_for_another_process_does_not_block_the_event_loop(
     async with db.read() as conn:
         names = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all()
     assert names == ["other", "ours"]
+
+
+async def test_a_writer_gives_up_after_the_busy_timeout_and_loses_nothing(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind another process's transaction that never ends, a write fails with SQLite's
+    "database is locked" once the busy timeout has passed; the connection is usable after."""
+    monkeypatch.setattr("agentpost.storage.engine.BUSY_TIMEOUT_MS", 200)
+    other = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO t (name) VALUES ('lost')"))
+    other.execute("COMMIT")
+    other.close()
+    async with db.write() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('later')"))
+    async with db.read() as conn:
+        names = (await conn.execute(text("SELECT name FROM t"))).scalars().all()
+    assert names == ["later"]
