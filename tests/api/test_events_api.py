@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import anyio
@@ -28,7 +29,7 @@ HELD_TEXT = "please charge card 4242 4242 4242 4242"
 
 
 @pytest.fixture
-async def server(app: FastAPI) -> AsyncIterator[str]:
+async def uvicorn_server(app: FastAPI) -> AsyncIterator[uvicorn.Server]:
     """The app served by uvicorn on a free port of 127.0.0.1, inside the test's loop."""
     config = uvicorn.Config(
         app,
@@ -43,14 +44,19 @@ async def server(app: FastAPI) -> AsyncIterator[str]:
     instance = uvicorn.Server(config)
     instance.lifespan = config.lifespan_class(config)
     await instance.startup()
-    port = instance.servers[0].sockets[0].getsockname()[1]
     main = asyncio.create_task(instance.main_loop())
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield instance
     finally:
         instance.should_exit = True
         await main
         await instance.shutdown()
+
+
+@pytest.fixture
+def server(uvicorn_server: uvicorn.Server) -> str:
+    port = uvicorn_server.servers[0].sockets[0].getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -285,3 +291,118 @@ async def test_wait_wakes_when_a_reminder_falls_due(
         pending_id,
         "final follow-up before a 3-day pause",
     )
+
+
+class StalledClaim:
+    """Claims as the server does, then holds the claim's answer until ``resume``: the client
+    can leave between the claim and the write, as it may in production at any moment."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.claimed = anyio.Event()
+        self.resume = anyio.Event()
+        self._real = reminder_sweeper.claim_reminder_event
+        monkeypatch.setattr(reminder_sweeper, "claim_reminder_event", self)
+
+    async def __call__(self, ctx: AppContext, agent_id: str) -> Any:
+        event = await self._real(ctx, agent_id)
+        self.claimed.set()
+        await self.resume.wait()
+        return event
+
+
+class Connections:
+    """The server's own view of the connections a test opens: ``mark`` those opened since
+    this was made (while they are surely open), ``left`` waits until the server has seen
+    them close. Other connections may come and go meanwhile."""
+
+    def __init__(self, server: uvicorn.Server) -> None:
+        self._open = server.server_state.connections
+        self._before = set(self._open)
+        self._ours = set(self._open) - self._before  # none yet: marked once open
+
+    def mark(self) -> None:
+        self._ours = set(self._open) - self._before
+        assert self._ours
+
+    async def left(self) -> None:
+        await until(lambda: not self._ours & self._open)
+
+
+async def stream_reminder(http: httpx.AsyncClient, ctx: AppContext, agent: Agent) -> Any:
+    async with AsyncExitStack() as stack:
+        stream = await open_stream(http, agent, stack)
+        assert (await stream.next_event())["type"] == "connected"
+        assert await reminder_sweeper.announce_due(ctx) == 1  # unclaimed: announced again
+        return await stream.next_event()
+
+
+async def test_a_reminder_a_stream_claimed_for_a_client_that_left_comes_again(
+    app: FastAPI,
+    uvicorn_server: uvicorn.Server,
+    server: str,
+    http: httpx.AsyncClient,
+    ctx: AppContext,
+    alice: Agent,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pending_id = await held_and_due(http, ctx, alice)
+    stall = StalledClaim(monkeypatch)
+    connections = Connections(uvicorn_server)
+    async with httpx.AsyncClient(base_url=server, timeout=10) as leaving, AsyncExitStack() as stack:
+        stream = await open_stream(leaving, alice, stack)
+        assert (await stream.next_event())["type"] == "connected"
+        assert await reminder_sweeper.announce_due(ctx) == 1
+        with anyio.fail_after(5):
+            await stall.claimed.wait()
+        connections.mark()
+        await stack.aclose()  # the client leaves: its connection closes
+        await connections.left()
+    stall.resume.set()  # the claim answers only now, for a connection the server knows closed
+    await until(lambda: app.state.event_streams.open_count(alice.id) == 0)
+    monkeypatch.undo()
+    event = await stream_reminder(http, ctx, alice)
+    assert event["type"] == "reminder"
+    assert [r["pendingId"] for r in event["reminders"]] == [pending_id]
+    check = await http.post(f"{V1}/agent-messages/check", headers=alice.headers)
+    assert check.json()["reminders"] == []  # and once delivered, it is not handed out again
+
+
+async def test_a_reminder_a_wait_claimed_for_a_client_that_left_comes_again(
+    app: FastAPI,
+    uvicorn_server: uvicorn.Server,
+    server: str,
+    http: httpx.AsyncClient,
+    ctx: AppContext,
+    alice: Agent,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pending_id = await held_and_due(http, ctx, alice)
+    stall = StalledClaim(monkeypatch)
+    connections = Connections(uvicorn_server)
+    async with httpx.AsyncClient(base_url=server, timeout=10) as leaving:
+        async with anyio.create_task_group() as group:
+            wait = partial(leaving.get, f"{V1}/mail/wait", headers=alice.headers)
+            group.start_soon(partial(wait, params={"timeout": 60}))
+            await until(lambda: ctx.events.subscriber_count(alice.id) == 1)
+            assert await reminder_sweeper.announce_due(ctx) == 1
+            with anyio.fail_after(5):
+                await stall.claimed.wait()
+            connections.mark()
+            group.cancel_scope.cancel()  # the client gives up waiting: its connection closes
+        await connections.left()
+    stall.resume.set()
+    await until(lambda: app.state.mail_waits.open_count(alice.id) == 0)
+    monkeypatch.undo()
+    answers: list[httpx.Response] = []
+
+    async def wait_again() -> None:
+        params = {"timeout": 60}
+        answers.append(await http.get(f"{V1}/mail/wait", params=params, headers=alice.headers))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(wait_again)
+        await until(lambda: ctx.events.subscriber_count(alice.id) == 1)
+        assert await reminder_sweeper.announce_due(ctx) == 1  # unclaimed: announced again
+    answer = answers[0].json()
+    assert (answer["arrived"], answer["eventType"]) == (True, "reminder")
+    assert [r["pendingId"] for r in answer["reminders"]] == [pending_id]

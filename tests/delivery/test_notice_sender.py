@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -16,6 +17,7 @@ from agentpost.runtime import StopSignal, start_roles
 from agentpost.services import accounts, notices, outbox, smtp_configs
 from agentpost.services.accounts import Principal, PrincipalKind, now_utc
 from agentpost.services.context import AppContext
+from agentpost.storage.records import utc
 from agentpost.storage.tables.audit import audit_log
 from agentpost.storage.tables.notices import system_notices
 from agentpost.testing.factories import admin_principal
@@ -55,6 +57,12 @@ async def _row(ctx: AppContext, notice_id: str) -> tuple[str, int]:
     return row.status, row.attempts
 
 
+async def _next_attempt(ctx: AppContext, notice_id: str) -> datetime:
+    async with ctx.db.read() as conn:
+        query = select(system_notices.c.next_attempt_at).where(system_notices.c.id == notice_id)
+        return utc((await conn.execute(query)).scalar_one())
+
+
 async def _make_due(ctx: AppContext) -> None:
     async with ctx.db.write() as conn:
         await conn.execute(update(system_notices).values(next_attempt_at=now_utc()))
@@ -77,14 +85,30 @@ async def sender(ctx: AppContext) -> AsyncIterator[NoticeSender]:
     await worker.transport.close()
 
 
+@pytest.fixture
+async def patient_sender(ctx: AppContext) -> AsyncIterator[NoticeSender]:
+    """A sender that backs off as in production (30 to 60 s after a first failure), not in
+    the milliseconds of the delivery tests' settings: with those, a notice may fall due
+    again before the test looks twice whenever the machine is busy."""
+    ctx.settings = ctx.settings.model_copy(
+        update={"delivery_retry_base_seconds": 60.0, "delivery_retry_max_seconds": 3600.0}
+    )
+    worker = NoticeSender(ctx)
+    yield worker
+    await worker.transport.close()
+
+
 async def test_a_temporary_failure_is_retried_then_sent(
-    ctx: AppContext, relay: FakeRelay, sender: NoticeSender
+    ctx: AppContext, relay: FakeRelay, patient_sender: NoticeSender
 ) -> None:
+    sender = patient_sender
     relay.script = Script().add("DOT", "451 4.3.0 try later")
     owner_id = await _owner_with_config(ctx, relay.port)
     notice_id = await _queue(ctx, owner_id)
+    before = now_utc()
     assert await sender.send_due() == 1
     assert await _row(ctx, notice_id) == ("queued", 1)
+    assert await _next_attempt(ctx, notice_id) >= before + timedelta(seconds=30)
     assert await sender.send_due() == 0  # not due again before its backoff
     await _make_due(ctx)
     assert await sender.send_due() == 1

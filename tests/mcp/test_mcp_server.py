@@ -66,6 +66,21 @@ async def test_tools_list_advertises_real_schemas_and_hints() -> None:
     assert "untrusted" in (read.description or "")
 
 
+async def test_tools_that_hand_out_reminders_are_not_advertised_read_only() -> None:
+    # check_messages and wait_for_email claim held-mail reminders (each comes once), a change
+    # a host must not take for a plain read; neither removes anything.
+    async with Client(build_server(api(not_found))) as session:
+        hints = {t.name: t.annotations for t in (await session.list_tools()).tools}
+    for name in ("check_messages", "wait_for_email"):
+        annotations = hints[name]
+        assert annotations is not None
+        assert (annotations.read_only_hint, annotations.destructive_hint) == (False, False)
+    # Reads stay read-only, setup_gmail_alias included: it only answers with instructions.
+    for name in ("read_email", "list_inbox", "check_tasks", "setup_gmail_alias"):
+        annotations = hints[name]
+        assert annotations is not None and annotations.read_only_hint is True, name
+
+
 async def test_api_refusals_are_tool_errors_with_message_and_code() -> None:
     async with Client(build_server(api(not_found))) as session:
         result = await session.call_tool("read_email", {"uid": 9})

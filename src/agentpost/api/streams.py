@@ -4,23 +4,35 @@ task events and held-mail reminders).
 Both subscribe to the in-process event bus for one agent. Each kind is capped per agent
 (``StreamSlots``) so one key cannot hold unbounded connections; a slot is released however
 the answer ends (client gone, server shutdown, error).
+
+Both also hand out held-mail reminders, which are claimed so that each reaches the agent once
+(services/reminder_sweeper.py). A claim is committed before its event is written, so a client
+that goes away in between would lose the reminder; instead, whatever stops the event from
+being handed to the server for a live connection releases the claim again (see
+``event_frames`` and ``wait_new_mail``). Past that point, a frame lost in the network is
+beyond what a server can see without an acknowledgement from the client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from agentpost.errors import RateLimited
 from agentpost.services.events import Event, EventBus
-from agentpost.services.reminder_sweeper import REMINDER_DUE
+from agentpost.services.reminder_sweeper import REMINDER_DUE, ReminderEvent
+
+logger = logging.getLogger(__name__)
 
 MAX_STREAMS_PER_AGENT = 5
 MAX_WAITS_PER_AGENT = 5
@@ -28,9 +40,32 @@ PING_SECONDS = 15.0
 NEW_MAIL = "new"
 # Task events (task.assigned, task.completed, …) wake a waiting agent too (services/tasks.py).
 TASK_EVENT_PREFIX = "task."
-# The reminder sweep announces due held-mail reminders; the listener claims them
-# (services/reminder_sweeper.py), so each reaches the agent once however many listen.
-ReminderClaim = Callable[[], Awaitable[Event | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderHandout:
+    """How a listener hands out the agent's held-mail reminders when the sweep announces
+    them: ``claim`` them (None: another listener won), or ``release`` a claim whose event
+    could not be delivered."""
+
+    claim: Callable[[], Awaitable[ReminderEvent | None]]
+    release: Callable[[ReminderEvent], Awaitable[None]]
+
+    async def claim_whole(self) -> ReminderEvent | None:
+        # Shielded: a cancellation (client gone, timeout) landing after the claim committed
+        # would drop the only note of what was claimed; finish, then decide what to do.
+        with anyio.CancelScope(shield=True):
+            claimed = await self.claim()
+        return claimed
+
+    async def release_quietly(self, event: ReminderEvent) -> None:
+        # Shielded: it runs while the stream is being cancelled or closed. A failure is
+        # logged rather than raised so that it does not mask why the stream ended.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.release(event)
+            except Exception:
+                logger.exception("could not release undelivered reminders of %s", event.agent_id)
 
 
 class StreamSlots:
@@ -87,7 +122,7 @@ def sse_frame(payload: dict[str, Any]) -> str:
 
 
 async def event_frames(
-    bus: EventBus, agent_id: str, ping_seconds: float, reminders: ReminderClaim
+    bus: EventBus, agent_id: str, ping_seconds: float, reminders: ReminderHandout
 ) -> AsyncIterator[str]:
     """``connected`` first (sent once subscribed, so nothing after it is missed), then every
     event of the agent, with a ``: ping`` comment whenever the stream has been quiet. A
@@ -96,14 +131,35 @@ async def event_frames(
         yield sse_frame({"type": "connected", "agentId": agent_id})
         while True:
             try:
-                event: Event | None = await asyncio.wait_for(queue.get(), ping_seconds)
+                event = await asyncio.wait_for(queue.get(), ping_seconds)
             except TimeoutError:
                 yield ": ping\n\n"
                 continue
-            if event is not None and event.type == REMINDER_DUE:
-                event = await reminders()
-            if event is not None:
+            if event.type != REMINDER_DUE:
                 yield sse_frame(event.payload())
+                continue
+            claimed = await reminders.claim_whole()
+            if claimed is None:
+                continue
+            try:
+                yield sse_frame(claimed.payload())
+                await _hear_of_disconnect()
+            except BaseException:  # closed or cancelled before the frame was written
+                await reminders.release_quietly(claimed)
+                raise
+
+
+async def _hear_of_disconnect() -> None:
+    """Raise if the client turned out to be gone when the last frame was sent.
+
+    Starlette resumes the frame generator once the frame is sent. If the stream is closed or
+    cancelled before that (the client left, the server stops, or an ASGI 2.4 server raised on
+    the write), the ``yield`` itself raises. A server on ASGI 2.3 (uvicorn) instead drops a
+    write to a connection it already knows is closed, without a word; but it has woken the
+    response's disconnect listener by then, which cancels this task on its next turn of the
+    loop: one checkpoint after the write is enough to hear of it."""
+    await anyio.lowlevel.checkpoint()
+    await anyio.lowlevel.checkpoint_if_cancelled()
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -111,31 +167,39 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def _next_new_mail(queue: asyncio.Queue[Event], reminders: ReminderClaim) -> Event:
+async def _next_new_mail(queue: asyncio.Queue[Event], reminders: ReminderHandout) -> Event:
     while True:
         event = await queue.get()
         if event.type == NEW_MAIL or event.type.startswith(TASK_EVENT_PREFIX):
             return event
         if event.type == REMINDER_DUE:
-            claimed = await reminders()
+            # Returned with no checkpoint after the (shielded) claim: a timeout or disconnect
+            # that fired meanwhile cannot drop it on the way to the caller.
+            claimed = await reminders.claim_whole()
             if claimed is not None:
                 return claimed
 
 
 async def wait_new_mail(
-    bus: EventBus, agent_id: str, timeout: float, receive: Receive, reminders: ReminderClaim
+    bus: EventBus, agent_id: str, timeout: float, receive: Receive, reminders: ReminderHandout
 ) -> Event | None:
     """The next new-mail, task or (claimed) reminder event for the agent, or None on timeout
-    or disconnect."""
+    or disconnect. Reminders claimed for a client that has gone are released, not lost."""
     found: Event | None = None
+    gone = False
     async with bus.subscribe(agent_id) as queue, anyio.create_task_group() as group:
 
         async def watch_disconnect() -> None:
+            nonlocal gone
             await _disconnected(receive)
+            gone = True
             group.cancel_scope.cancel()
 
         group.start_soon(watch_disconnect)
         with anyio.move_on_after(timeout):
             found = await _next_new_mail(queue, reminders)
         group.cancel_scope.cancel()
+    if gone and isinstance(found, ReminderEvent):
+        await reminders.release_quietly(found)
+        return None
     return found

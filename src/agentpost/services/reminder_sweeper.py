@@ -9,11 +9,17 @@ event. Claiming is a conditional write, so across streams, processes, ``check_me
 the pending tools each reminder is handed out exactly once. Claiming at the listener, not in
 the sweep, is what keeps a reminder for an agent that is not listening: it stays unclaimed,
 the next sweep announces it again, and ``check_messages`` returns it meanwhile.
+
+A listener that claimed reminders but could not pass them on (its client went away between
+the claim and the write) releases the claim (``release_reminder_event``): the reminders are
+due again and announced again at once, so another listener, the next sweep or the next
+``check_messages`` hands them out instead of nobody.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +29,7 @@ from agentpost.services.context import AppContext
 from agentpost.services.events import Event
 from agentpost.services.pending import ReminderNote
 from agentpost.services.periodic import Periodic
+from agentpost.storage.repositories import guard as repo
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +57,36 @@ def reminder_data(note: ReminderNote) -> dict[str, Any]:
     }
 
 
-async def claim_reminder_event(ctx: AppContext, agent_id: str) -> Event | None:
+@dataclass(frozen=True, slots=True)
+class ReminderEvent(Event):
+    """A ``reminder`` event and the claims it hands out, kept so a listener that cannot
+    deliver it can release them. The notes never travel: the wire carries ``payload()``."""
+
+    notes: tuple[ReminderNote, ...] = ()
+
+
+async def claim_reminder_event(ctx: AppContext, agent_id: str) -> ReminderEvent | None:
     """Claim the agent's due reminders; one ``reminder`` event carrying all of them, or None
     when there were none left (another listener or a check_messages call got there first)."""
     notes = await pending.claim_agent_reminders(ctx, agent_id)
     if not notes:
         return None
-    return Event(agent_id, REMINDER, {"reminders": [reminder_data(n) for n in notes]})
+    data = {"reminders": [reminder_data(n) for n in notes]}
+    return ReminderEvent(agent_id, REMINDER, data, tuple(notes))
+
+
+async def release_reminder_event(ctx: AppContext, event: ReminderEvent) -> int:
+    """Undo the claims of an event that never reached the agent and announce them again;
+    how many were released (a claim superseded by a later reminder, or an item resolved
+    meanwhile, stays as it is)."""
+    async with ctx.db.write() as conn:
+        released = [
+            await repo.release_reminder(conn, n.record.id, n.reminder.at, n.record.reminded_at)
+            for n in event.notes
+        ]
+    if any(released):
+        ctx.events.publish(Event(event.agent_id, REMINDER_DUE))
+    return sum(released)
 
 
 async def announce_due(ctx: AppContext, *, now: datetime | None = None) -> int:

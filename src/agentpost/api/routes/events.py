@@ -1,7 +1,8 @@
 """Push and wait: ``GET /events`` (Server-Sent Events) and the ``GET /mail/wait`` long poll.
 
 Both listen to the calling agent's events only; each is capped per agent (429 beyond). Both
-also hand out the agent's held-mail reminders as they fall due (services/reminder_sweeper.py).
+also hand out the agent's held-mail reminders as they fall due (services/reminder_sweeper.py),
+and give back the claim of any they could not deliver (api/streams.py).
 """
 
 from __future__ import annotations
@@ -15,23 +16,26 @@ from agentpost.api.schemas import WaitPublic
 from agentpost.api.streams import (
     TASK_EVENT_PREFIX,
     EventStreamResponse,
-    ReminderClaim,
+    ReminderHandout,
     StreamSlots,
     event_frames,
     wait_new_mail,
 )
 from agentpost.services import reminder_sweeper
 from agentpost.services.context import AppContext
-from agentpost.services.events import Event
+from agentpost.services.reminder_sweeper import ReminderEvent
 
 router = APIRouter(tags=["events"])
 
 
-def _reminders(ctx: AppContext, agent_id: str) -> ReminderClaim:
-    async def claim() -> Event | None:
+def _reminders(ctx: AppContext, agent_id: str) -> ReminderHandout:
+    async def claim() -> ReminderEvent | None:
         return await reminder_sweeper.claim_reminder_event(ctx, agent_id)
 
-    return claim
+    async def release(event: ReminderEvent) -> None:
+        await reminder_sweeper.release_reminder_event(ctx, event)
+
+    return ReminderHandout(claim, release)
 
 
 def _slots(request: Request, name: str) -> StreamSlots:
@@ -70,8 +74,8 @@ async def wait_for_mail(
     slots = _slots(request, "mail_waits")
     slots.acquire(agent.id)
     try:
-        claim = _reminders(ctx, agent.id)
-        event = await wait_new_mail(ctx.events, agent.id, timeout, request.receive, claim)
+        reminders = _reminders(ctx, agent.id)
+        event = await wait_new_mail(ctx.events, agent.id, timeout, request.receive, reminders)
     finally:
         slots.release(agent.id)
     if event is None:

@@ -45,7 +45,8 @@ class _StreamEnded(Exception):
     """The event stream closed before the deadline; the long poll takes over."""
 
 
-@tool(WaitForEmailArgs, read_only=True)
+# Not read_only: a reminder it wakes for is claimed and will not come again (as check_messages).
+@tool(WaitForEmailArgs)
 async def wait_for_email(ctx: ToolContext, args: WaitForEmailArgs) -> str:
     """Wait until a new email arrives (or the timeout passes) and return it as JSON; use it
     instead of polling list_inbox. It also wakes for a task event and when your held mail is

@@ -176,7 +176,9 @@ def held_mail_reminder(note: PendingReminder) -> str:
     )
 
 
-@tool(NoArgs, read_only=True)
+# Not read_only: it hands out the due held-mail reminders, once each (a second call does not
+# repeat them), so a host may not treat it as free of effects. It removes nothing.
+@tool(NoArgs)
 async def check_messages(ctx: ToolContext, args: NoArgs) -> str:
     """Summarise your unread messages, each marked [agent] (from an agent on this server)
     or [external], and remind you of your held mail still waiting for your owner. Does not

@@ -213,3 +213,18 @@ async def claim_reminder(conn: AsyncConnection, pending_id: str, due_at: datetim
         .values(reminded_at=due_at)
     )
     return result.rowcount == 1
+
+
+async def release_reminder(
+    conn: AsyncConnection, pending_id: str, due_at: datetime, previous: datetime | None
+) -> bool:
+    """Undo ``claim_reminder(pending_id, due_at)``: ``reminded_at`` goes back to ``previous``
+    so the reminder is due again. False when the claim is no longer ours to undo: a later
+    reminder was claimed since (it supersedes this one) or the item was resolved."""
+    table = pending_outbound.c
+    result = await conn.execute(
+        update(pending_outbound)
+        .where(and_(table.id == pending_id, table.status == PENDING, table.reminded_at == due_at))
+        .values(reminded_at=previous)
+    )
+    return result.rowcount == 1
