@@ -122,6 +122,8 @@ class HttpListener:
             create_app(ctx),
             log_config=None,
             server_header=False,
+            # Nothing reads the client's address, and the middleware costs every request.
+            proxy_headers=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
         config.load()

@@ -108,8 +108,12 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            # The server reads no more body than Content-Length says: nothing to watch.
+            await self.app(scope, receive, send)
             return
         received = 0
         started = False
