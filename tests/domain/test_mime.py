@@ -17,6 +17,7 @@ from agentpost.domain.mime import (
     AttachmentInput,
     MimeError,
     OutgoingMessage,
+    ParsedMessage,
     attachment_bytes,
     build_message,
     build_raw,
@@ -108,6 +109,21 @@ def test_attachments_round_trip_byte_for_byte() -> None:
         "contentType": "application/pdf",
         "size": len(PDF),
     }
+
+
+def test_the_preview_is_the_whole_body_collapsed_then_cut() -> None:
+    """Only a prefix of a long body is collapsed; the preview is the same as collapsing all
+    of it, whatever the runs of spaces and tabs around the cut."""
+    rng = random.Random(7)
+    for _ in range(3000):
+        pieces = [rng.choice(["word", " ", "\t", "  \t ", "\n", "x" * rng.randint(1, 300)])]
+        pieces += [
+            rng.choice(["a", " " * rng.randint(1, 900), "\t\n", "y" * 50]) for _ in range(40)
+        ]
+        text = "".join(pieces)
+        parsed = ParsedMessage("", "", Address(""), [], [], [], DATE, None, [], text=text, html="")
+        expected = re.sub(r"[ \t]+", " ", text.strip()).strip()[:PREVIEW_CHARS]
+        assert parsed.preview == expected
 
 
 def test_html_only_message_previews_as_plain_text() -> None:

@@ -87,7 +87,13 @@ class ParsedMessage:
     @property
     def preview(self) -> str:
         body = self.text.strip() or html_to_text(self.html)
-        return _SPACE_RE.sub(" ", body).strip()[:PREVIEW_CHARS]
+        # Collapsing a prefix gives the whole body's first characters once the result is
+        # longer than the preview: a long body need not be rewritten for them.
+        head = body[: PREVIEW_CHARS * 2]
+        preview = _SPACE_RE.sub(" ", head).strip()
+        if len(preview) <= PREVIEW_CHARS and len(head) < len(body):
+            preview = _SPACE_RE.sub(" ", body).strip()
+        return preview[:PREVIEW_CHARS]
 
 
 @dataclass(frozen=True, slots=True)
