@@ -21,11 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.config import Settings
-from agentpost.services import accounts, mailbox, outbox, permissions
+from agentpost.services import accounts, mailbox, outbox, permissions, send_locks
 from agentpost.services.audit import AUDIT_LOCK
 from agentpost.services.context import AppContext, build_context
 from agentpost.services.outbox import SendRequest
-from agentpost.services.permissions import lock_key
+from agentpost.services.send_locks import lock_key
 from agentpost.services.store import StoredCopy, store_copies
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.tables import deliveries
@@ -133,9 +133,9 @@ async def test_two_groups_in_opposite_orders_both_commit_without_deadlock(
         assert [type(o).__name__ for o in outcomes] == ["_Done", "_Done"], outcomes
         assert [o.result.status for o in outcomes] == ["queued", "queued"]
     for process in seen:
-        send_locks = [k for k in process.taken if k in configs | agents]
-        assert set(send_locks) == configs | agents
-        kinds = ["config" if k in configs else "agent" for k in send_locks]
+        taken = [k for k in process.taken if k in configs | agents]
+        assert set(taken) == configs | agents
+        kinds = ["config" if k in configs else "agent" for k in taken]
         assert kinds == ["config", "config", "agent", "agent"], kinds
     for who, subjects in ((xavier, ["one-x", "two-x"]), (yvonne, ["one-y", "two-y"])):
         sent = await mailbox.list_folder(one, who, "Sent", limit=10, offset=0)
@@ -216,12 +216,12 @@ async def test_a_send_whose_locks_were_not_taken_up_front_takes_them_only_in_ord
     config = await make_config(any_ctx, owner.owner_id, "a")
     for who in (low, high):
         await grant(any_ctx, owner, who.name, config)
-    planned = permissions.send_locks
+    planned = permissions.planned_locks
 
     async def missing(ctx: AppContext, conn: Any, sender: AgentRecord, *rest: Any) -> Any:
         return [] if sender.id == unplanned else await planned(ctx, conn, sender, *rest)
 
-    monkeypatch.setattr(permissions, "send_locks", missing)
+    monkeypatch.setattr(permissions, "planned_locks", missing)
     taken: list[int] = []
     real: Serialize = any_ctx.db.serialize
 
@@ -241,7 +241,7 @@ async def test_a_send_whose_locks_were_not_taken_up_front_takes_them_only_in_ord
     unplanned = low.id  # its agent lock sorts before the held one of ``high``
     group = [await _prepared(any_ctx, who, "p@example.com", who.name) for who in (high, low)]
     before = await table_counts(any_ctx)
-    with pytest.raises(permissions.LockOrderBroken):
+    with pytest.raises(send_locks.LockOrderBroken):
         await _write(any_ctx, group)
     assert await table_counts(any_ctx) == before
     for single in group:  # alone, a send takes its own locks in order: nothing to break

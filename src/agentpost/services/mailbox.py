@@ -200,6 +200,8 @@ async def set_seen(
     uids = check_uids(uids)
     async with ctx.db.write() as conn:
         target = await _folder(conn, agent, folder)
+        # The unseen counter's trigger writes the folder row: lock it before the messages.
+        await folder_repo.lock_folders(conn, [target.id])
         records = await repo.get_by_uids(conn, target.id, uids)
         await repo.set_seen(conn, [r.id for r in records], seen)
     return [r.uid for r in records]
@@ -223,6 +225,7 @@ async def move_messages(
         dst = await _folder(conn, agent, target)
         if src.id == dst.id:
             raise InvalidInput("source and target folder are the same", field="to")
+        # Locked before the messages are read: none can leave the source meanwhile.
         await folder_repo.lock_folders(conn, [src.id, dst.id])
         for record in await repo.get_by_uids(conn, src.id, uids):
             new_uid = await folder_repo.allocate_uid(conn, dst.id)
@@ -238,12 +241,13 @@ async def delete_messages(
     uids = check_uids(uids)
     async with ctx.db.write() as conn:
         src = await _folder(conn, agent, folder)
+        trash = src if src.name == TRASH else await _folder(conn, agent, TRASH)
+        # Locked before the messages are read: none can leave the source meanwhile.
+        await folder_repo.lock_folders(conn, [src.id, trash.id])
         records = await repo.get_by_uids(conn, src.id, uids)
-        if src.name == TRASH:
+        if src.id == trash.id:
             await expunge(conn, ctx.db.dialect, records)
         else:
-            trash = await _folder(conn, agent, TRASH)
-            await folder_repo.lock_folders(conn, [src.id, trash.id])
             for record in records:
                 await repo.move(
                     conn, record.id, trash.id, await folder_repo.allocate_uid(conn, trash.id)
@@ -253,7 +257,9 @@ async def delete_messages(
 
 async def expunge(conn: AsyncConnection, dialect: str, records: list[MessageRecord]) -> None:
     """Remove messages for good. Refuses (nothing removed) while any still has a delivery in
-    flight: see ``check_no_live_deliveries``."""
+    flight: see ``check_no_live_deliveries``. The caller locked their folders' rows
+    (``folder_repo.lock_folders``) before reading ``records``: the counters' trigger writes
+    those rows once the message rows are locked."""
     await check_no_live_deliveries(conn, records)
     ids = [r.id for r in records]
     await fts.unindex_messages(conn, dialect, ids)

@@ -6,7 +6,7 @@ are recorded as ``queued`` for the delivery worker.
 
 Sends that arrive together share that transaction (group commit, services/group_commit.py):
 it first takes every advisory lock its sends' checks need, in the one order all writers keep
-(services/permissions.py), so groups in several processes wait for each other's locks
+(services/send_locks.py), so groups in several processes wait for each other's locks
 instead of deadlocking on them; then each send is checked and counted in turn, so limits see
 the sends before it, then the group's messages are stored with one statement per table. A
 refused send leaves nothing behind and does not disturb the others; any other failure
@@ -57,6 +57,7 @@ from agentpost.services import (
     permissions,
     placement,
     relay_outbound,
+    send_locks,
     signatures,
 )
 from agentpost.services.accounts import now_utc
@@ -390,8 +391,8 @@ async def _write_group(
     checks leaves nothing of that send and becomes its outcome. Then the sent messages are
     counted, stored and logged together, and last the held ones become pending items.
 
-    The locks come in one order for every writer (PostgreSQL): the sends' advisory locks
-    (permissions.SendLock), folder rows, agent rows (services/store.py), the audit chain."""
+    The locks come in one order for every writer (PostgreSQL, services/send_locks.py): the
+    sends' advisory locks, folder rows, agent rows (services/store.py), the audit chain."""
     reads = _Reads()
     if len(sends) > 1:
         await _lock_group(ctx, conn, sends, reads)
@@ -419,13 +420,13 @@ async def _lock_group(
     check. Taken send by send, the locks of [send via A, send via B] and of the same sends
     the other way round, in another process, would each wait for the other's (PostgreSQL
     breaks that only after deadlock_timeout, failing a group). A send that turns out to need
-    a lock out of order fails the group into send-by-send (permissions.LockOrderBroken)."""
-    wanted: list[permissions.SendLock] = []
+    a lock out of order fails the group into send-by-send (send_locks.LockOrderBroken)."""
+    wanted: list[send_locks.SendLock] = []
     for send in sends:
-        wanted += await permissions.send_locks(
+        wanted += await permissions.planned_locks(
             ctx, conn, send.agent, send.envelope, reads.permissions
         )
-    await permissions.take_locks(ctx, conn, wanted, reads.permissions)
+    await send_locks.take_locks(ctx, conn, wanted, reads.permissions.locked)
 
 
 async def _finish(

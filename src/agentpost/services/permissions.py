@@ -18,15 +18,13 @@ refused, or returns the grant the send goes out under. The policy (docs/api/perm
   durable ``send_log``; on PostgreSQL concurrent sends serialize on advisory locks per
   configuration and per agent, so a limit holds across processes.
 
-Every transaction takes those locks in one global order (``SendLock``): configurations before
-agents, each kind by id. One send needs its configuration's, then its agent's; a group of
-sends (services/outbox.py) takes all of its sends' locks up front (``send_locks``), so two
-groups in two processes wait for each other instead of deadlocking.
+Those locks keep the one global lock order (services/send_locks.py). A group of sends
+(services/outbox.py) takes all of its sends' locks up front: ``planned_locks`` names them from
+the same rows ``authorize_send`` decides from.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from agentpost.domain.send_policy import Window, recipient_allowed, resets_at, s
 from agentpost.errors import Forbidden, RateLimited
 from agentpost.services import smtp_configs
 from agentpost.services.context import AppContext
+from agentpost.services.send_locks import SendLock, locks_of, take_locks
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import permissions as repo
 
@@ -144,34 +143,6 @@ async def routes_for(
 
 # What is known of each configuration during one check (read once: a send asks twice).
 Known = dict[str, smtp_configs.ConfigLimits | None]
-
-_LOCK_KINDS = ("config", "agent")  # in the order every transaction takes them
-
-
-@dataclass(frozen=True, order=True, slots=True)
-class SendLock:
-    """One advisory lock a send takes; instances sort in the global order of taking."""
-
-    rank: int  # index in _LOCK_KINDS
-    ident: str
-
-    @classmethod
-    def config(cls, config_id: str) -> SendLock:
-        return cls(_LOCK_KINDS.index("config"), config_id)
-
-    @classmethod
-    def agent(cls, agent_id: str) -> SendLock:
-        return cls(_LOCK_KINDS.index("agent"), agent_id)
-
-    @property
-    def key(self) -> int:
-        return lock_key(_LOCK_KINDS[self.rank], self.ident)
-
-
-class LockOrderBroken(Exception):
-    """A send needs a lock that sorts before one its transaction already holds: taking it
-    could deadlock with a transaction that keeps the order. Not a refusal of the send: its
-    group must be retried send by send (services/group_commit.py does that)."""
 
 
 @dataclass(slots=True)
@@ -285,12 +256,6 @@ async def route_usage(
     return [await _usage(conn, agent, route, w, now, unlogged) for w in windows]
 
 
-def lock_key(kind: str, ident: str) -> int:
-    """A stable signed 64-bit advisory-lock id for one agent or configuration."""
-    digest = hashlib.sha256(f"agentpost:send:{kind}:{ident}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 _WINDOW_WORDS = {
     "hourly": ("hourly limit", "hour", "you"),
     "daily": ("daily limit", "24 hours", "you"),
@@ -360,7 +325,7 @@ async def _route_of(
 ) -> Route:
     """The route external mail to ``external`` takes, or the ``Forbidden`` that refuses it.
     Decided from ``reads`` alone once they hold the agent's rows and configurations, so the
-    up-front ``send_locks`` and the send's own check reach the same answer."""
+    up-front ``planned_locks`` and the send's own check reach the same answer."""
     _, routes = await reads.routes_for(ctx, conn, agent)
     sendable = [r for r in routes if r.can_send]
     if not sendable:
@@ -368,12 +333,7 @@ async def _route_of(
     return await _choose(conn, agent, sendable, external, reads.configs)
 
 
-def _locks_of(agent: AgentRecord, route: Route) -> list[SendLock]:
-    configs = [] if route.config_id is None else [SendLock.config(route.config_id)]
-    return [*configs, SendLock.agent(agent.id)]
-
-
-async def send_locks(
+async def planned_locks(
     ctx: AppContext,
     conn: AsyncConnection,
     agent: AgentRecord,
@@ -389,20 +349,7 @@ async def send_locks(
         route = await _route_of(ctx, conn, agent, external, reads)
     except Forbidden:
         return []  # the check refuses it the same way, before taking any lock
-    return _locks_of(agent, route)
-
-
-async def take_locks(
-    ctx: AppContext, conn: AsyncConnection, locks: Sequence[SendLock], reads: Reads
-) -> None:
-    """Take those of ``locks`` the transaction does not hold yet, in the global order.
-    Raises ``LockOrderBroken`` (taking nothing) if one sorts before a lock already held."""
-    wanted = sorted(set(locks) - set(reads.locked))
-    if wanted and reads.locked and wanted[0] < max(reads.locked):
-        raise LockOrderBroken(f"send lock {wanted[0]} comes before one already held")
-    for lock in wanted:
-        await ctx.db.serialize(conn, lock.key)
-        reads.locked.append(lock)
+    return locks_of(agent.id, route.config_id)
 
 
 async def authorize_send(
@@ -414,7 +361,7 @@ async def authorize_send(
 ) -> SendGrant:
     """Check ``agent`` may send to ``envelope`` now (``count_sends`` then counts it). Reads
     and locks only: a refusal leaves nothing written. ``reads``: shared by a group of sends,
-    which may have taken this send's locks already (``send_locks``, ``take_locks``)."""
+    which may have taken this send's locks already (``planned_locks``, ``take_locks``)."""
     reads = reads or Reads()
     external = [a for a in envelope if a.domain != ctx.settings.domain]
     if not external:  # local mail: only a silenced agent is refused; no configuration needed
@@ -422,7 +369,7 @@ async def authorize_send(
             raise _silenced()
         return SendGrant()
     route = await _route_of(ctx, conn, agent, external, reads)
-    await take_locks(ctx, conn, _locks_of(agent, route), reads)
+    await take_locks(ctx, conn, locks_of(agent.id, route.config_id), reads.locked)
     now = datetime.now(tz=UTC)
     usages = await route_usage(
         conn, agent, route, now, limited_only=True, known=reads.configs, unlogged=reads.unlogged

@@ -66,21 +66,22 @@ async def _judge(
     ctx: AppContext, agent: AgentRecord, uid: int, source: str, target: str, verdict: str
 ) -> Reported:
     async with ctx.db.write() as conn:
-        record = await _load(conn, agent, uid, source)
+        src, dst = await _folder(conn, agent, source), await _folder(conn, agent, target)
+        moving = src.id != dst.id
+        if moving:  # before the message is read: no other move can take it elsewhere now
+            await folder_repo.lock_folders(conn, [src.id, dst.id])
+        record = await _in_folder(conn, src, uid)
         sender = normalize(record.from_addr)
         if not sender:
             raise InvalidInput("this message has no sender address to remember", field="uid")
-        new_uid, moved = record.uid, False
-        if record.folder != target:
-            dst = await _folder(conn, agent, target)
-            await folder_repo.lock_folders(conn, [record.folder_id, dst.id])
+        new_uid = record.uid
+        if moving:
             new_uid = await folder_repo.allocate_uid(conn, dst.id)
             await message_repo.move(conn, record.id, dst.id, new_uid)
-            moved = True
         await scan_repo.save_sender_verdict(conn, agent.id, sender, verdict, now_utc())
         await scan_repo.set_verdict(conn, record.id, verdict)
     placement.forget_sender_verdicts(ctx, agent.id)
-    return Reported(uid=new_uid, folder=target, sender=sender, moved=moved)
+    return Reported(uid=new_uid, folder=target, sender=sender, moved=moving)
 
 
 async def spam_score(
@@ -108,8 +109,11 @@ async def _folder(conn: AsyncConnection, agent: AgentRecord, name: str) -> Folde
 
 
 async def _load(conn: AsyncConnection, agent: AgentRecord, uid: int, folder: str) -> MessageRecord:
-    target = await _folder(conn, agent, folder)
-    record = await message_repo.get_by_uid(conn, target.id, uid)
+    return await _in_folder(conn, await _folder(conn, agent, folder), uid)
+
+
+async def _in_folder(conn: AsyncConnection, folder: FolderRecord, uid: int) -> MessageRecord:
+    record = await message_repo.get_by_uid(conn, folder.id, uid)
     if record is None:
-        raise MessageNotFound(f"no message with UID {uid} in {target.name}")
+        raise MessageNotFound(f"no message with UID {uid} in {folder.name}")
     return record

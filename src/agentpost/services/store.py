@@ -81,8 +81,8 @@ async def _reserve_uids(
     for spec in specs:
         counts[(spec.agent_id, spec.folder)] = counts.get((spec.agent_id, spec.folder), 0) + 1
     reserved = {}
-    # Sorted: concurrent stores take the folder rows' locks in one order (no deadlock on
-    # PostgreSQL when two messages reach the same mailboxes in different orders).
+    # Sorted by (agent id, name): the folder rows' lock order of every writer, moves included
+    # (folder_repo.lock_folders), so none deadlocks with a store on PostgreSQL.
     for (agent_id, folder), count in sorted(counts.items()):
         block = await folder_repo.reserve_uids(conn, agent_id, folder, count)
         if block is None:

@@ -1,4 +1,4 @@
-"""Folders and their UID counters."""
+"""Folders, their UID counters, and the one order their rows are locked in (``lock_folders``)."""
 
 from __future__ import annotations
 
@@ -76,17 +76,22 @@ async def list_folders(conn: AsyncConnection, agent_id: str) -> list[FolderRecor
 
 
 async def lock_folders(conn: AsyncConnection, folder_ids: list[int]) -> None:
-    """Take the row locks of the folders a move touches, in id order, before touching them.
+    """Lock the rows of the folders a write will touch, before it touches them or their
+    messages.
 
-    A move writes both folder rows (the target's next UID, both message counters, the latter
-    from triggers); two moves in opposite directions taking them in the order they reach them
-    would deadlock on PostgreSQL. SQLite's single writer has no such order to keep."""
+    Writing a message writes its folder's row too: the next UID, and the counters, from the
+    triggers on ``messages`` (migration 0002) once the message row is locked. So on
+    PostgreSQL every writer takes folder rows first and in one order, (agent id, name), the
+    order services/store.py reserves UIDs in (it learns folder ids only from that), or it
+    could deadlock with a writer going the other way (services/send_locks.py). ``COLLATE
+    "C"`` sorts by code point, as Python sorts str, whatever the database's collation.
+    SQLite's single writer has no order to keep."""
     if conn.dialect.name == "sqlite" or not folder_ids:
         return
     query = (
         select(folders.c.id)
         .where(folders.c.id.in_(sorted(set(folder_ids))))
-        .order_by(folders.c.id)
+        .order_by(folders.c.agent_id.collate("C"), folders.c.name.collate("C"))
         .with_for_update()
     )
     await conn.execute(query)
@@ -121,7 +126,9 @@ async def reserve_uids(
     conn: AsyncConnection, agent_id: str, name: str, count: int
 ) -> tuple[int, int] | None:
     """Take ``count`` UIDs in the agent's folder ``name`` with one statement; returns
-    (folder id, first UID), or None when there is no such folder."""
+    (folder id, first UID), or None when there is no such folder. Locks the folder's row:
+    a writer reserving in several folders calls it sorted by (agent id, name), the order
+    of ``lock_folders``."""
     result = await conn.execute(_RESERVE, {"p_agent": agent_id, "p_name": name, "p_count": count})
     row = result.first()
     return (int(row[0]), int(row[1]) - count) if row else None
