@@ -2,13 +2,12 @@
 that appends to the chain and then stores a copy in a mailbox deadlocks, on PostgreSQL, with
 a send that stores into the same folder and then appends its own audit row.
 
-Two places still do it in that order, and these tests reproduce each deadlock every time
-(xfail until they are fixed, strict: fixing one makes its test pass, and fail as XPASS until
-its mark is removed):
+Two places did it in that order, and these tests reproduced each deadlock every time:
 
-* ``delivery.record`` appends the outcomes' audit rows, then files the bounce notices;
-* ``pending.approve`` audits the approval inside ``claim``, which ``outbox._apply`` runs
-  before the group's messages are stored.
+* ``delivery.record`` appended the outcomes' audit rows, then filed the bounce notices (now
+  the bounces come first);
+* ``pending.approve`` audited the approval inside ``claim``, which ``outbox._apply`` runs
+  before the group's messages are stored (now from ``within``, after them).
 
 Two ``AppContext`` objects on one database are two processes. Process two stores first and
 waits, holding the folder row, until the database shows process one waiting for it; then it
@@ -24,7 +23,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.config import Settings
@@ -42,7 +40,6 @@ from .support import admin, agent
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 CARD = "Please charge card 4242 4242 4242 4242 for the order."  # held for a stranger
-DEADLOCK = "audit lock taken before folder rows: deadlocks with a send (see module docstring)"
 
 
 @pytest.fixture
@@ -101,7 +98,6 @@ def _failed(rows: Sequence[ClaimedRow]) -> MessageOutcome:
     return MessageOutcome(results, None, now, 5, b"Subject: Plans\r\n")
 
 
-@pytest.mark.xfail(strict=True, raises=DBAPIError, reason=f"delivery.record: {DEADLOCK}")
 async def test_a_bounce_and_a_send_into_one_inbox_both_commit(
     processes: tuple[AppContext, AppContext], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,7 +121,6 @@ async def test_a_bounce_and_a_send_into_one_inbox_both_commit(
     assert sorted(m.from_addr for m in inbox.messages) == ["MAILER-DAEMON@localhost", bob.address]
 
 
-@pytest.mark.xfail(strict=True, raises=DBAPIError, reason=f"pending.approve: {DEADLOCK}")
 async def test_an_approval_and_a_send_from_the_same_agent_both_commit(
     processes: tuple[AppContext, AppContext], monkeypatch: pytest.MonkeyPatch
 ) -> None:

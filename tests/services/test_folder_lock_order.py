@@ -22,7 +22,6 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.config import Settings
@@ -223,20 +222,14 @@ async def test_a_message_write_waits_for_a_move_holding_its_folder(
     assert await _contents(one, dora) == {"Archive": (1, 1, ["1:old"])}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DBAPIError,
-    reason="lifecycle.delete_agent purges the messages before locking their folders' rows",
-)
 async def test_deleting_an_agent_while_mail_is_stored_for_it_both_commit(
     processes: Processes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Process two stores a message into dora's Archive and INBOX; process one deletes dora,
     whose INBOX and then Archive hold a message. Removing those messages writes their
     folders' rows (the counters' trigger) in the order of the messages: INBOX, then
-    Archive, which the store holds while it waits for INBOX. Locking dora's folders in the
-    one order first (``folder_repo.lock_folders`` on all of them), the deletion would wait
-    for the store, then remove its copies too."""
+    Archive, which the store holds while it waits for INBOX. The deletion locks dora's
+    folders in the one order first, so it waits for the store, then removes its copies too."""
     one, two = processes
     dora = await agent(one, "dora")
     await _store(one, dora.id, ["INBOX"], "first")

@@ -146,7 +146,7 @@ class MessageOutcome:
 
 async def record(ctx: AppContext, worker: str, outcomes: list[MessageOutcome]) -> None:
     """Write the outcomes of several messages in one transaction (group commit): a handful
-    of statements for the rows whatever their number, then the audit rows and bounces."""
+    of statements for the rows whatever their number, then the bounces and the audit rows."""
     now = now_utc()
     events: list[Event] = []
     results = [r for outcome in outcomes for r in outcome.results]
@@ -156,13 +156,15 @@ async def record(ctx: AppContext, worker: str, outcomes: list[MessageOutcome]) -
             conn, [row for o in outcomes for row in _attempt_rows(o, kept, worker)]
         )
         mine = [[r for r in o.results if r.row.id in kept] for o in outcomes]
-        await audit.record_many(
-            ctx, conn, [e for o, m in zip(outcomes, mine, strict=True) for e in _audit(o, m)]
-        )
+        # Bounces first: they lock folder rows, which come before the audit chain's lock in
+        # every transaction (services/send_locks.py).
         for outcome, results_ in zip(outcomes, mine, strict=True):
             failed = [r for r in results_ if r.verdict == "failed"]
             if failed:
                 events.append(await _bounce(ctx, conn, outcome, failed, now))
+        await audit.record_many(
+            ctx, conn, [e for o, m in zip(outcomes, mine, strict=True) for e in _audit(o, m)]
+        )
     ctx.events.publish_all(events)
 
 

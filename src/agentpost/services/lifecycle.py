@@ -30,6 +30,7 @@ from agentpost.services.context import AppContext
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories import accounts as account_repo
 from agentpost.storage.repositories import delivery as delivery_repo
+from agentpost.storage.repositories import folders as folder_repo
 from agentpost.storage.repositories import lifecycle as repo
 from agentpost.storage.repositories import messages as message_repo
 from agentpost.storage.repositories.lifecycle import ArchivedRecord, ReportRecord
@@ -80,6 +81,10 @@ async def delete_agent(
     by = (deleted_by or "").strip()[:40] or "api"
     agent = await _find(ctx, principal, name_or_id)
     async with ctx.db.write() as conn:
+        # Deleting the messages updates their folders' rows (triggers): lock the rows first,
+        # in the order every writer keeps (services/send_locks.py).
+        folders = await folder_repo.list_folders(conn, agent.id)
+        await folder_repo.lock_folders(conn, [f.id for f in folders])
         await _check_no_live_deliveries(conn, agent)
         summary = await repo.mailbox_summary(conn, agent)
         report = ReportRecord(

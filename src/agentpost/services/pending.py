@@ -206,10 +206,14 @@ async def approve(
     async def claim(conn: AsyncConnection, message_id: str) -> None:
         if not await repo.resolve(conn, record.id, status="approved", by=who, now=now):
             raise PendingResolved(f"held message {record.id} was already resolved")
+
+    async def audited(conn: AsyncConnection, message_id: str) -> None:
+        # After the message is stored: folder rows are locked before the audit chain's
+        # lock in every transaction (services/send_locks.py).
         await audit.record(ctx, conn, _entry("pending.approved", record, by=who))
 
     envelope = [Address(address) for address in record.envelope]
-    return await outbox.store_outgoing(ctx, agent, raw, envelope, approval=claim)
+    return await outbox.store_outgoing(ctx, agent, raw, envelope, approval=claim, within=audited)
 
 
 async def reject(
