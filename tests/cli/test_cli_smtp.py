@@ -126,33 +126,36 @@ def test_audit_list_export_and_verify(agentpost: Invoke, tmp_path: Path) -> None
     add(agentpost, "b", "--preset", "gmail")
     agentpost("smtp", "remove", "a", "--yes")
     listed = agentpost("audit", "list", "--json")
+    # Row 1: the first command generated the master key (key.created).
     assert [e["operation"] for e in listed.json()["entries"]] == [
-        "config.deleted", "config.created", "config.created",
+        "config.deleted", "config.created", "config.created", "key.created",
     ]  # fmt: skip
     page = agentpost("audit", "list", "--limit", "2", "--json").json()
-    assert page["nextCursor"] == 2 and page["total"] == 3
-    rest = agentpost("audit", "list", "--cursor", "2", "--json").json()
-    assert [e["seq"] for e in rest["entries"]] == [1]
+    assert page["nextCursor"] == 3 and page["total"] == 4
+    rest = agentpost("audit", "list", "--cursor", "3", "--json").json()
+    assert [e["seq"] for e in rest["entries"]] == [2, 1]
     only = agentpost("audit", "list", "--operation", "config.deleted", "--json").json()
     assert only["total"] == 1
 
     out_csv, out_json = tmp_path / "audit.csv", tmp_path / "audit.json"
     assert agentpost("audit", "export", "--format", "csv", "--output", str(out_csv)).exit_code == 0
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
-    assert [r["operation"] for r in rows] == ["config.deleted", "config.created", "config.created"]
+    assert [r["operation"] for r in rows] == [
+        "config.deleted", "config.created", "config.created", "key.created",
+    ]  # fmt: skip
     assert json.loads(rows[0]["detail"]) == {"connection_name": "a"}
     assert (
         agentpost("audit", "export", "--format", "json", "--output", str(out_json)).exit_code == 0
     )
     exported = json.loads(out_json.read_text())
-    assert [r["seq"] for r in exported] == [3, 2, 1] and exported[0]["at"].endswith("Z")
+    assert [r["seq"] for r in exported] == [4, 3, 2, 1] and exported[0]["at"].endswith("Z")
     for text in (out_csv.read_text(), out_json.read_text()):
         assert PASSWORD not in text
     assert agentpost("audit", "export", "--format", "xml").exit_code == 2
 
     verified = agentpost("audit", "verify", "--json")
     assert verified.exit_code == 0 and verified.json()["ok"] is True
-    assert verified.json()["checked"] == 3
+    assert verified.json()["checked"] == 4
 
 
 def test_audit_verify_reports_tampering(agentpost: Invoke, data_dir: Path) -> None:

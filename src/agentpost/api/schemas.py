@@ -138,6 +138,28 @@ class AgentDeletedPublic(ApiModel):
     top_correspondents: list[str] | None = None
 
 
+class AgentKeyPublic(AgentPublic):
+    api_key: str = Field(
+        description="The agent's new API key. Shown this once, never again; the old key has "
+        "stopped working."
+    )
+
+
+class OwnerPublic(ApiModel):
+    id: str
+    name: str
+    email: str | None
+    is_default: bool
+    created_at: UtcDatetime
+
+
+class OwnerKeyPublic(OwnerPublic):
+    api_key: str = Field(
+        description="The owner's new owner key. Shown this once, never again; the old key has "
+        "stopped working."
+    )
+
+
 # -- messages ------------------------------------------------------------------------------
 
 

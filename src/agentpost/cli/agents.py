@@ -1,6 +1,7 @@
-"""``agentpost agent``: create, list and delete agents directly on the database, as the admin.
+"""``agentpost agent``: create, list and delete agents and rotate their keys, directly on the
+database, as the admin.
 
-An agent's API key is printed once, at creation; only its keyed hash is stored.
+An agent's API key is printed once, at creation or rotation; only its keyed hash is stored.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from agentpost.config import Settings
 from agentpost.services import accounts, lifecycle
 from agentpost.storage.records import AgentRecord
 
-app = typer.Typer(help="Create, list and delete agents (each gets a mailbox and an API key).")
+app = typer.Typer(
+    help="Create, list and delete agents (each gets a mailbox and an API key); rotate keys."
+)
 
 RoleOption = Annotated[
     str,
@@ -38,7 +41,7 @@ RoleOption = Annotated[
 
 
 def agent_json(agent: AgentRecord, api_key: str | None = None) -> dict[str, Any]:
-    """The same shape the REST API answers with (``apiKey`` only at creation)."""
+    """The same shape the REST API answers with (``apiKey`` only at creation and rotation)."""
     body: dict[str, Any] = {
         "id": agent.id,
         "name": agent.name,
@@ -70,6 +73,11 @@ async def _delete(settings: Settings, name: str) -> AgentRecord:
         # Like the API: the mailbox is archived under a deletion report first.
         agent, _report = await lifecycle.delete_agent(ctx, admin, name, deleted_by="cli")
         return agent
+
+
+async def _rotate_key(settings: Settings, name: str) -> tuple[AgentRecord, str]:
+    async with admin_session(settings) as (ctx, admin):
+        return await accounts.rotate_agent_key(ctx, admin, name)
 
 
 @app.command("create")
@@ -137,3 +145,28 @@ def delete_command(
         print_json({"deleted": True, "name": agent.name, "email": agent.address})
         return
     out_console().print(f"Deleted agent {agent.name} <{agent.address}>.")
+
+
+@app.command("rotate-key")
+def rotate_key_command(
+    name: Annotated[str, typer.Argument(help="The agent (name or id) that gets a new key.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_output: JsonOption = False,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Give an agent a new API key (shown once); the old key stops working at once."""
+    settings = build_settings(data_dir=data_dir, database_url=database_url)
+    if not yes:
+        # Like delete: clients still using the old key fail until they get the new one.
+        typer.confirm(
+            f'Replace the API key of agent "{name}"? The old key stops working now.', abort=True
+        )
+    agent, key = run(_rotate_key(settings, name), settings)
+    if json_output:
+        print_json(agent_json(agent, key))
+        return
+    console = out_console()
+    console.print(f"New API key for agent [bold]{agent.name}[/bold] <{agent.address}>")
+    console.print(f"API key: [bold green]{key}[/bold green]")
+    console.print("Save the key now: it is shown only once. The old key no longer works.")

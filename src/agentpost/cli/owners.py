@@ -1,7 +1,8 @@
-"""``agentpost owner``: create and list owners (the humans behind agents), as the admin.
+"""``agentpost owner``: create and list owners (the humans behind agents) and rotate their
+keys, as the admin.
 
 Single-user installs never need this: a default owner exists and the master key acts for it.
-An owner's key is printed once, at creation.
+An owner's key is printed once, at creation or rotation.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from agentpost.config import Settings
 from agentpost.services import accounts
 from agentpost.storage.records import OwnerRecord
 
-app = typer.Typer(help="Create and list owners (each gets an owner key for their own agents).")
+app = typer.Typer(
+    help="Create and list owners (each gets an owner key for their own agents); rotate keys."
+)
 
 
 def owner_json(owner: OwnerRecord, api_key: str | None = None) -> dict[str, Any]:
@@ -52,6 +55,11 @@ async def _create(settings: Settings, name: str, email: str | None) -> tuple[Own
 async def _list(settings: Settings) -> list[OwnerRecord]:
     async with admin_session(settings) as (ctx, admin):
         return await accounts.list_owners(ctx, admin)
+
+
+async def _rotate_key(settings: Settings, owner_id: str) -> tuple[OwnerRecord, str]:
+    async with admin_session(settings) as (ctx, admin):
+        return await accounts.rotate_owner_key(ctx, admin, owner_id)
 
 
 @app.command("create")
@@ -98,3 +106,28 @@ def list_command(
             owner.id,
         )
     out_console().print(table)
+
+
+@app.command("rotate-key")
+def rotate_key_command(
+    owner_id: Annotated[str, typer.Argument(help="The owner's id (`agentpost owner list`).")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_output: JsonOption = False,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Give an owner a new owner key (shown once); the old key stops working at once."""
+    settings = build_settings(data_dir=data_dir, database_url=database_url)
+    if not yes:
+        # Like agent delete: whoever still uses the old key is refused until given the new one.
+        typer.confirm(
+            f"Replace the key of owner {owner_id}? The old key stops working now.", abort=True
+        )
+    owner, key = run(_rotate_key(settings, owner_id), settings)
+    if json_output:
+        print_json(owner_json(owner, key))
+        return
+    console = out_console()
+    console.print(f"New owner key for [bold]{escape(owner.name)}[/bold] ({owner.id})")
+    console.print(f"Owner key: [bold green]{key}[/bold green]")
+    console.print("Save the key now: it is shown only once. The old key no longer works.")

@@ -1,7 +1,8 @@
 """Accounts: the master key, owners and agents, and turning a bearer key into a principal.
 
-Keys are shown once, at creation, and stored only as keyed hashes. Single-user installs never
-see owners: a default owner exists and the master key acts for it.
+Keys are shown once, at creation or rotation, and stored only as keyed hashes; creating and
+rotating one is an audit row (``key.created``, ``key.rotated``) that never holds the key.
+Single-user installs never see owners: a default owner exists and the master key acts for it.
 """
 
 from __future__ import annotations
@@ -87,16 +88,7 @@ async def ensure_bootstrap(ctx: AppContext) -> str | None:
     async with ctx.db.write() as conn:
         # Several processes may start at once on one PostgreSQL database: one bootstraps.
         await ctx.db.serialize(conn, BOOTSTRAP_LOCK)
-        if await repo.default_owner(conn) is None:
-            await repo.insert_owner(
-                conn,
-                id=str(uuid.uuid4()),
-                name="default",
-                email=None,
-                key_hash=None,
-                is_default=True,
-                now=now_utc(),
-            )
+        owner_id = await _ensure_default_owner(conn)
         await _settle_domain(ctx, conn)
         if configured is not None:
             await repo.set_state(
@@ -107,7 +99,49 @@ async def ensure_bootstrap(ctx: AppContext) -> str | None:
             return None
         key = new_key("mk_")
         await repo.set_state(conn, MASTER_HASH_KEY, ctx.keys.hash(key))
+        detail = {"kind": "master", "by": "bootstrap"}
+        await _record_key_event(ctx, conn, "key.created", owner_id=owner_id, detail=detail)
         return key
+
+
+async def _ensure_default_owner(conn: AsyncConnection) -> str:
+    """The default owner's id, creating that owner on the first start."""
+    owner = await repo.default_owner(conn)
+    if owner is not None:
+        return owner.id
+    owner_id = str(uuid.uuid4())
+    await repo.insert_owner(
+        conn,
+        id=owner_id,
+        name="default",
+        email=None,
+        key_hash=None,
+        is_default=True,
+        now=now_utc(),
+    )
+    return owner_id
+
+
+async def _record_key_event(
+    ctx: AppContext,
+    conn: AsyncConnection,
+    operation: str,
+    *,
+    owner_id: str,
+    detail: dict[str, str],
+    agent_id: str | None = None,
+) -> None:
+    """One audit row (``key.created``, ``key.rotated``) in the caller's transaction, saying
+    whose key it is: never the key nor its hash, as rows are shown to owners and exported."""
+    # services/audit imports this module (for Principal): imported late to break the cycle.
+    from agentpost.services.audit import AuditEntry, record
+
+    entry = AuditEntry(operation, owner_id=owner_id, agent_id=agent_id, detail=detail)
+    await record(ctx, conn, entry)
+
+
+def _agent_key_detail(agent: AgentRecord, principal: Principal) -> dict[str, str]:
+    return {"kind": "agent", "agent": agent.name, "by": principal.kind.value}
 
 
 async def _settle_domain(ctx: AppContext, conn: AsyncConnection) -> None:
@@ -259,19 +293,32 @@ async def create_agent(
             if first and not persistent:
                 record = replace(record, persistent=True)  # the first agent is never cleaned up
             await repo.insert_agent(conn, key_hash=ctx.keys.hash(key), record=record)
-            validity = int(now.timestamp())
-            for folder, special in SPECIAL_FOLDERS.items():
-                await folder_repo.insert_folder(
-                    conn,
-                    agent_id=record.id,
-                    name=folder,
-                    special_use=special,
-                    uid_validity=validity,
-                    now=now,
-                )
+            await _insert_special_folders(conn, record.id, now)
+            # Last, as in every writer: the audit chain's lock comes after rows (send_locks.py).
+            await _record_key_event(
+                ctx,
+                conn,
+                "key.created",
+                owner_id=record.owner_id,
+                agent_id=record.id,
+                detail=_agent_key_detail(record, principal),
+            )
     except IntegrityError as exc:  # a concurrent create of the same name
         raise AgentExists(f'an agent named "{name}" already exists') from exc
     return record, key
+
+
+async def _insert_special_folders(conn: AsyncConnection, agent_id: str, now: datetime) -> None:
+    validity = int(now.timestamp())
+    for folder, special in SPECIAL_FOLDERS.items():
+        await folder_repo.insert_folder(
+            conn,
+            agent_id=agent_id,
+            name=folder,
+            special_use=special,
+            uid_validity=validity,
+            now=now,
+        )
 
 
 async def list_agents(ctx: AppContext, principal: Principal) -> list[AgentRecord]:
@@ -369,4 +416,75 @@ async def create_owner(
             is_default=False,
             now=now,
         )
+        detail = {"kind": "owner", "owner": name.strip(), "by": principal.kind.value}
+        await _record_key_event(ctx, conn, "key.created", owner_id=owner_id, detail=detail)
     return OwnerRecord(owner_id, name.strip(), email, False, now), key
+
+
+# -- rotating keys ----------------------------------------------------------------------------
+# A leaked key is revoked by giving its holder a new one: the agent keeps its mailbox, the
+# owner its agents. The new key is shown once; the old one fails from the commit on, in every
+# process (forget_callers), even if it was used a moment before and its caller is cached.
+
+
+async def find_managed_agent(ctx: AppContext, principal: Principal, name_or_id: str) -> AgentRecord:
+    """An agent the caller manages (the admin: any; an owner: its own), by name, then by id."""
+    principal.require_admin_or_owner()
+    try:
+        return await find_agent(ctx, principal, name_or_id)
+    except AgentNotFound:
+        return await get_agent(ctx, principal, name_or_id)
+
+
+async def rotate_agent_key(
+    ctx: AppContext, principal: Principal, name_or_id: str
+) -> tuple[AgentRecord, str]:
+    """Give an agent a new API key; returns the agent and the key (shown once)."""
+    agent = await find_managed_agent(ctx, principal, name_or_id)
+    key, now = new_key("ak_"), now_utc()
+    async with ctx.db.write() as conn:
+        if not await repo.set_agent_key_hash(conn, agent.id, ctx.keys.hash(key), now):
+            raise AgentNotFound(f'agent "{agent.name}" no longer exists')
+        await _record_key_event(
+            ctx,
+            conn,
+            "key.rotated",
+            owner_id=agent.owner_id,
+            agent_id=agent.id,
+            detail=_agent_key_detail(agent, principal),
+        )
+    forget_callers(ctx)  # after the commit, or a request in between could cache the old key
+    return replace(agent, updated_at=now), key
+
+
+async def rotate_owner_key(
+    ctx: AppContext, principal: Principal, owner_id: str
+) -> tuple[OwnerRecord, str]:
+    """Give an owner a new owner key (the admin: any owner; an owner: itself); returns the
+    owner and the key (shown once)."""
+    principal.require_admin_or_owner()
+    if principal.kind is not PrincipalKind.admin and owner_id != principal.owner_id:
+        raise _owner_not_found(owner_id)  # like agents: another owner's is not even named
+    key = new_key("ok_")
+    async with ctx.db.write() as conn:
+        owner = await repo.owner_by_id(conn, owner_id)
+        if owner is None:
+            raise _owner_not_found(owner_id)
+        if owner.is_default:
+            raise Conflict(
+                "the default owner has no owner key: the master key acts for it "
+                "(set AGENTPOST_MASTER_KEY to replace that)",
+                code="default_owner_keyless",
+            )
+        await repo.set_owner_key_hash(conn, owner.id, ctx.keys.hash(key))
+        detail = {"kind": "owner", "owner": owner.name, "by": principal.kind.value}
+        await _record_key_event(ctx, conn, "key.rotated", owner_id=owner.id, detail=detail)
+    forget_callers(ctx)  # after the commit, or a request in between could cache the old key
+    return owner, key
+
+
+def _owner_not_found(owner_id: str) -> NotFound:
+    return NotFound(
+        f"owner {owner_id} not found; `agentpost owner list` shows the owners",
+        code="owner_not_found",
+    )

@@ -1,5 +1,6 @@
 """Accounts: agents are created, listed and deleted by the admin or their owner; an agent
-reads and updates itself; anyone with a key can look agents up in the directory."""
+reads and updates itself; anyone with a key can look agents up in the directory. Agents' and
+owners' keys are rotated here: a new key, shown once, and the old one stops working."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ from agentpost.api.schemas import (
     AgentCreate,
     AgentCreatedPublic,
     AgentDeletedPublic,
+    AgentKeyPublic,
     AgentPublic,
     AgentsPublic,
     AgentUpdate,
     DirectoryEntryPublic,
     DirectoryPublic,
+    OwnerKeyPublic,
 )
 from agentpost.errors import InvalidInput
 from agentpost.services import accounts, lifecycle
 from agentpost.services.context import AppContext
+from agentpost.storage.records import OwnerRecord
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 
@@ -105,4 +109,37 @@ async def delete_account(
         emails_archived=report.summary.total,
         deleted_at=report.deleted_at,
         top_correspondents=[address for address, _count in report.summary.top_correspondents],
+    )
+
+
+@router.post("/{name_or_id}/key")
+async def rotate_account_key(
+    ctx: CtxDep, principal: AdminOrOwnerDep, name_or_id: str
+) -> AgentKeyPublic:
+    """Give an agent, by name or by id, a new API key; its mailbox and settings stay. The new
+    key in the answer is shown only once. The old key stops working at once, so clients that
+    still use it get 401 until they are given the new one."""
+    record, key = await accounts.rotate_agent_key(ctx, principal, name_or_id)
+    return AgentKeyPublic(**agent_of(record).model_dump(by_alias=False), api_key=key)
+
+
+@router.post("/owners/{owner_id}/key")
+async def rotate_owner_key(
+    ctx: CtxDep, principal: AdminOrOwnerDep, owner_id: str
+) -> OwnerKeyPublic:
+    """Give an owner a new owner key (the master key: any owner; an owner key: its own). The
+    new key in the answer is shown only once; the old key stops working at once. The default
+    owner has no owner key (409 `default_owner_keyless`): the master key acts for it."""
+    owner, key = await accounts.rotate_owner_key(ctx, principal, owner_id)
+    return _owner_key_of(owner, key)
+
+
+def _owner_key_of(owner: OwnerRecord, key: str) -> OwnerKeyPublic:
+    return OwnerKeyPublic(
+        id=owner.id,
+        name=owner.name,
+        email=owner.email,
+        is_default=owner.is_default,
+        created_at=owner.created_at,
+        api_key=key,
     )

@@ -80,6 +80,20 @@ async def owner_by_key_hash(conn: AsyncConnection, key_hash: str) -> OwnerRecord
     return _owner(row) if row else None
 
 
+async def owner_by_id(conn: AsyncConnection, owner_id: str) -> OwnerRecord | None:
+    result = await conn.execute(select(owners).where(owners.c.id == owner_id))
+    row = result.mappings().first()
+    return _owner(row) if row else None
+
+
+async def set_owner_key_hash(conn: AsyncConnection, owner_id: str, key_hash: str) -> bool:
+    """Replace an owner's key; False when no such owner exists (any more)."""
+    result = await conn.execute(
+        update(owners).where(owners.c.id == owner_id).values(key_hash=key_hash)
+    )
+    return result.rowcount == 1
+
+
 async def list_owners(conn: AsyncConnection) -> list[OwnerRecord]:
     result = await conn.execute(select(owners).order_by(owners.c.created_at))
     return [_owner(r) for r in result.mappings()]
@@ -161,6 +175,16 @@ async def update_agent_metadata(
     await conn.execute(
         update(agents).where(agents.c.id == agent_id).values(metadata=metadata, updated_at=now)
     )
+
+
+async def set_agent_key_hash(
+    conn: AsyncConnection, agent_id: str, key_hash: str, now: datetime
+) -> bool:
+    """Replace an agent's key; False when no such agent exists (any more)."""
+    result = await conn.execute(
+        update(agents).where(agents.c.id == agent_id).values(key_hash=key_hash, updated_at=now)
+    )
+    return result.rowcount == 1
 
 
 async def touch_agent(conn: AsyncConnection, agent_id: str, now: datetime) -> None:
