@@ -23,9 +23,9 @@ from agentpost.services.accounts import PrincipalKind
 from agentpost.services.context import AppContext, build_context
 from agentpost.services.queue import QueueSelection
 from agentpost.services.ttl_cache import TtlCache
-from agentpost.testing.postgres import create_database, database_url, drop_database
 
 from .support import admin, agent, fresh, send, table_counts
+from .two_processes import DIALECTS, two_contexts
 
 pytestmark = pytest.mark.anyio
 
@@ -265,18 +265,14 @@ async def test_a_metadata_change_reaches_the_very_next_request(any_ctx: AppConte
     assert again.agent is not None and again.agent.metadata == {"displayName": "Alice A."}
 
 
-@pytest.mark.postgres
+@pytest.mark.parametrize("dialect", DIALECTS)
 async def test_a_key_deleted_through_another_process_stops_working_there(
-    settings: Settings,
+    settings: Settings, dialect: str
 ) -> None:
-    """Two server processes on one PostgreSQL database: deleting an agent through one makes
-    its key fail in the other as soon as the notice arrives, long before the cache would let
-    the entry go by itself."""
-    database = await create_database()
-    shared = settings.model_copy(update={"database_url": database_url(database)})
-    deleting = await build_context(shared)
-    serving = await build_context(shared)
-    try:
+    """Two server processes on one database: deleting an agent through one makes its key fail
+    in the other as soon as the notice arrives (LISTEN/NOTIFY on PostgreSQL, sockets on
+    SQLite), long before the cache would let the entry go by itself."""
+    async with two_contexts(settings, dialect) as (deleting, serving):
         await accounts.ensure_bootstrap(deleting)
         serving.principals = TtlCache(serving.events, "principals", ttl=3600)
         _alice, key = await accounts.create_agent(deleting, await admin(deleting), name="alice")
@@ -289,7 +285,3 @@ async def test_a_key_deleted_through_another_process_stops_working_there(
                 except Unauthenticated:
                     break
                 await asyncio.sleep(0.02)
-    finally:
-        await deleting.close()
-        await serving.close()
-        await drop_database(database)

@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.config import Settings
 from agentpost.services import accounts, inbox, mailbox, outbox
-from agentpost.services.context import AppContext, build_context
+from agentpost.services.context import AppContext
+from agentpost.services.delivery import DELIVERY_TOPIC
 from agentpost.services.events import QUEUE_LIMIT, Event, EventBus
-from agentpost.testing.postgres import create_database, database_url, drop_database
 
 from .support import agent, send
+from .two_processes import DIALECTS, two_contexts
 
 pytestmark = pytest.mark.anyio
 
@@ -152,15 +153,14 @@ async def test_slow_subscribers_lose_the_oldest_events_and_never_block() -> None
     bus.publish(Event("a", "new"))  # nobody listening: a no-op
 
 
-@pytest.mark.postgres
-async def test_events_reach_streams_held_by_another_process(settings: Settings) -> None:
-    """Two server processes on one PostgreSQL database: mail stored through one wakes a
-    stream held by the other (LISTEN/NOTIFY), and each process hears its own events once."""
-    database = await create_database()
-    shared = settings.model_copy(update={"database_url": database_url(database)})
-    storing = await build_context(shared)
-    streaming = await build_context(shared)
-    try:
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_events_reach_streams_held_by_another_process(
+    settings: Settings, dialect: str
+) -> None:
+    """Two server processes on one database: mail stored through one wakes a stream held by
+    the other (LISTEN/NOTIFY on PostgreSQL, sockets on SQLite), and each process hears its own
+    events once."""
+    async with two_contexts(settings, dialect) as (storing, streaming):
         await accounts.ensure_bootstrap(storing)
         alice = await agent(storing, "alice")
         bob = await agent(storing, "bob")
@@ -177,7 +177,17 @@ async def test_events_reach_streams_held_by_another_process(settings: Settings) 
             await send(storing, alice, "bob@localhost")  # a second event as a sync point
             await asyncio.wait_for(remote.get(), timeout=10)
             assert local.qsize() == 2
-    finally:
-        await storing.close()
-        await streaming.close()
-        await drop_database(database)
+
+
+async def test_a_send_wakes_the_delivery_topic_of_another_sqlite_process(
+    settings: Settings,
+) -> None:
+    """The delivery worker of one process hears of a send committed by another on the same
+    SQLite file (it would otherwise find the row only at its next poll)."""
+    async with two_contexts(settings, "sqlite") as (api, worker):
+        await accounts.ensure_bootstrap(api)
+        alice = await agent(api, "alice")
+        async with worker.events.subscribe(DELIVERY_TOPIC) as wakeups:
+            await send(api, alice, "carol@example.org")
+            woken = await asyncio.wait_for(wakeups.get(), timeout=10)
+        assert woken.agent_id == DELIVERY_TOPIC and woken.type == "delivery.queued"

@@ -3,7 +3,7 @@
 ``list`` shows external recipients with their status, attempts, last reply and next attempt;
 ``retry`` makes waiting rows (queued, deferred) due now; ``requeue`` sends failed rows again
 with a fresh deadline; ``cancel`` stops waiting rows for good (they fail, never sent). Running
-workers are woken, in other processes too on PostgreSQL.
+workers are woken, in other processes too.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ every recipient's reply with the retry policy (retry.py), and queues the outcome
 outcomes are written together in one transaction (group commit).
 
 It sleeps only when there is nothing to claim, and wakes as soon as a send commits (an event on
-``DELIVERY_TOPIC``, relayed between processes on PostgreSQL), a retry or an expired lease falls
+``DELIVERY_TOPIC``, relayed between processes), a retry or an expired lease falls
 due, or ``delivery_poll_seconds`` have passed. Any number of workers may run against one
 PostgreSQL database: claims skip rows another worker has locked or leased.
 """

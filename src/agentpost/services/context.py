@@ -16,8 +16,9 @@ from agentpost.services.events import EventBus
 from agentpost.services.group_commit import GroupCommit
 from agentpost.services.ttl_cache import TtlCache
 from agentpost.storage.engine import Database
+from agentpost.storage.local_channel import LocalChannel, database_file
 from agentpost.storage.migrate import upgrade_to_head
-from agentpost.storage.notify import PgChannel, asyncpg_dsn
+from agentpost.storage.notify import Channel, PgChannel, asyncpg_dsn
 from agentpost.storage.repositories.content import SignatureRecord
 from agentpost.vault import Vault
 
@@ -54,7 +55,7 @@ class AppContext:
     vault: Vault
     # agent id → monotonic time of the last recorded activity (throttles writes).
     last_activity: dict[str, float] = field(default_factory=dict)
-    channel: PgChannel | None = None
+    channel: Channel | None = None
     # Sends' group committer (services/outbox.py makes it on first use, per event loop).
     send_groups: GroupCommit[Any, Any] | None = None
     # Key digest → the caller (services/accounts.py); agent id → default signature or None.
@@ -84,15 +85,23 @@ def load_secret(settings: Settings) -> bytes:
     return path.read_text().strip().encode("utf-8")
 
 
+def event_channel(db: Database, events: EventBus) -> Channel | None:
+    """How events reach the other processes on this database: LISTEN/NOTIFY on PostgreSQL,
+    sockets next to a SQLite file; none for in-memory SQLite (no other process can open it)."""
+    if not db.is_sqlite:
+        return PgChannel(asyncpg_dsn(db.url), events.receive)
+    database = database_file(db.url)
+    return None if database is None else LocalChannel(database, events.receive)
+
+
 async def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
     vault = Vault.from_settings(settings)  # first: a bad vault key stops startup early
     db = Database(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate:
         await upgrade_to_head(db)
     events = EventBus()
-    channel = None
-    if not db.is_sqlite:  # several processes may serve one PostgreSQL database
-        channel = PgChannel(asyncpg_dsn(db.url), events.receive)
+    channel = event_channel(db, events)
+    if channel is not None:
         await channel.start()
         events.attach_relay(channel.send)
     return AppContext(

@@ -3,8 +3,9 @@
 Events are published only after the transaction that caused them has committed, so a
 subscriber that reacts by reading the database always finds what it was told about. They are
 delivered in this process at once and, when a relay is attached (PostgreSQL LISTEN/NOTIFY,
-storage/notify.py), to every other server process too, so a client's stream wakes whichever
-process stored the mail.
+storage/notify.py; on SQLite, datagram sockets next to the database file,
+storage/local_channel.py), to every other server process too, so a client's stream wakes
+whichever process stored the mail.
 
 The bus also carries process-wide notices that concern no one agent (``announce``), such as
 "this API key's caller changed", which the caches of every process act on (ttl_cache.py).

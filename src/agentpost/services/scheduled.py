@@ -29,7 +29,7 @@ MAX_PENDING = 1_000
 MAX_AHEAD = timedelta(days=366)
 STATUSES = (repo.PENDING, repo.SENDING, repo.SENT, repo.HELD, repo.FAILED, repo.CANCELLED)
 # Not an agent id (those are UUIDs): the scheduler's wake-up channel on the event bus, which
-# PostgreSQL LISTEN/NOTIFY carries to schedulers in other processes.
+# the event relay carries to schedulers in other processes.
 WAKE_CHANNEL = "@scheduler"
 
 

@@ -20,7 +20,7 @@ servers is then the delivery worker's job, with its own durable queue.
 
 The loop sleeps until the next due time (or lease end), at most ``scheduler_poll_seconds``,
 and wakes at once when a send is scheduled (an event on the bus, relayed between
-processes on PostgreSQL). Alongside it runs the held-mail reminder sweep
+processes). Alongside it runs the held-mail reminder sweep
 (services/reminder_sweeper.py).
 """
 

@@ -11,7 +11,7 @@ expiry is enforced, and task events go to the agents involved, never to everyone
 
 Every event is also published on the task's own channel (``task:<id>``, never an agent id),
 which is what a waiting ``call_agent`` listens to; the event bus carries it to other server
-processes on PostgreSQL, so the caller wakes whichever process took the result. A poll of the
+processes, so the caller wakes whichever process took the result. A poll of the
 row every few seconds covers an event lost between processes.
 """
 

@@ -1,4 +1,5 @@
 """PostgreSQL LISTEN/NOTIFY: the channel that carries events between server processes.
+(Processes on one SQLite file use Unix datagram sockets instead: local_channel.py.)
 
 Two dedicated asyncpg connections (outside SQLAlchemy's pool, which would recycle them): one
 LISTENs for the whole life of the process, one sends. NOTIFY is transactional and delivered
@@ -10,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
 CHANNEL = "agentpost_events"
-MAX_PAYLOAD = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
+MAX_PAYLOAD = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more (kept on SQLite)
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,17 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     """The plain libpq DSN of a ``postgresql+asyncpg://`` SQLAlchemy URL."""
     url = make_url(sqlalchemy_url).set(drivername="postgresql")
     return url.render_as_string(hide_password=False)
+
+
+class Channel(Protocol):
+    """What carries events between processes: it calls its ``on_payload`` with every payload
+    another process sends, and ``send`` never raises for a process that cannot take one."""
+
+    async def start(self) -> None: ...
+
+    async def send(self, payload: str) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class PgChannel:
