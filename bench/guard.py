@@ -8,8 +8,9 @@ near-misses included). Reported:
 - the hold decision for a stranger (default policy): HIGH samples held (recall) and clean
   samples held (must be 0);
 - the CPU cost of one ``services.guard.scan`` call (what every send pays) on 2 KB messages:
-  everyday prose with dates and amounts, the body bench/outbound.py sends, and the clean
-  samples (dense in guard keywords);
+  everyday prose with dates and amounts, the body bench/outbound.py sends (with and without a
+  number in the subject: outbound.py's subjects carry one), and the clean samples (dense in
+  guard keywords);
 - scanning speed in MB/s (CPU time) of ``domain.guard.scan_parts`` on large bodies: ordinary
   mail text (the clean samples repeated, 1, 5 and 20 MB), the same with one secret near the
   end, and the 5 MB adversarial body of tests/domain/test_guard_linear.py.
@@ -44,6 +45,8 @@ PROSE = (
     "you look at the timeline before Friday? If anything is unclear we can go over it on a "
     "call.\n\nThanks,\nAlex\n\n"
 )
+SUBJECT = "Notes from the design review"
+NUMBERED_SUBJECT = "Bench message 17"
 RULE_FAMILY = {rule.id: rule.family for rule in TEXT_RULES}
 
 
@@ -101,20 +104,22 @@ def mb_per_second(text: str, repeats: int = 1) -> float:
     return len(text.encode("utf-8")) / MB / best
 
 
-def small_message(text: str) -> tuple[bytes, ParsedMessage]:
+def small_message(text: str, subject: str) -> tuple[bytes, ParsedMessage]:
     """A text-only message as a send builds and parses it before the guard runs."""
     out = OutgoingMessage(
         sender=Address(address="agent@example.com"),
         to=[Address(address="someone@example.org")],
-        subject="Notes from the design review",
+        subject=subject,
         text=text,
     )
     raw = build_raw(out, message_id="<bench@example.com>", date=datetime.now(UTC))
     return raw, parse_message(raw)
 
 
-def microseconds_per_scan(text: str, calls: int = 300, repeats: int = 5) -> float:
-    raw, parsed = small_message(text)
+def microseconds_per_scan(
+    text: str, subject: str = SUBJECT, calls: int = 300, repeats: int = 5
+) -> float:
+    raw, parsed = small_message(text, subject)
     best = float("inf")
     for _ in range(repeats):
         start = time.process_time()
@@ -127,13 +132,18 @@ def microseconds_per_scan(text: str, calls: int = 300, repeats: int = 5) -> floa
 def small_messages(samples: list[Sample]) -> None:
     print("| 2 KB message body | CPU per guard.scan |")
     print("|---|---|")
-    bodies = {
-        "everyday prose with dates and amounts": (PROSE * (SMALL // len(PROSE) + 1))[:SMALL],
-        'bench/outbound.py\'s body, ("x"*75+"\\n")*26': ("x" * 75 + "\n") * (SMALL // 76),
-        "clean samples (dense in guard keywords)": ordinary_body(samples, SMALL),
-    }
-    for name, body in bodies.items():
-        print(f"| {name} | {microseconds_per_scan(body):.0f} µs |")
+    outbound = ("x" * 75 + "\n") * (SMALL // 76)
+    outbound_name = 'bench/outbound.py\'s body, ("x"*75+"\\n")*26'
+    # A number anywhere (outbound.py's subjects carry one) wakes every rule that needs digits.
+    prose = (PROSE * (SMALL // len(PROSE) + 1))[:SMALL]
+    rows = [
+        ("everyday prose with dates and amounts", prose, SUBJECT),
+        (outbound_name, outbound, SUBJECT),
+        (f'{outbound_name}, subject "{NUMBERED_SUBJECT}"', outbound, NUMBERED_SUBJECT),
+        ("clean samples (dense in guard keywords)", ordinary_body(samples, SMALL), SUBJECT),
+    ]
+    for name, body, subject in rows:
+        print(f"| {name} | {microseconds_per_scan(body, subject):.0f} µs |")
 
 
 def speed(samples: list[Sample]) -> None:

@@ -3,11 +3,13 @@ schedule, the policy document, and that findings never carry the matched text.""
 
 from __future__ import annotations
 
+import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agentpost.domain.guard import AttachmentText, Severity, html_as_text, scan_parts
+from agentpost.domain.guard import TEXT_RULES, AttachmentText, Severity, html_as_text, scan_parts
 from agentpost.domain.guard import validators as v
 from agentpost.domain.guard.attachments import attachment_findings, is_text_like
 from agentpost.domain.guard.policy import (
@@ -73,6 +75,39 @@ def test_attachment_names() -> None:
     assert rules("report.final.pdf") == []
     assert is_text_like("x.bin", "application/json") and is_text_like(".env", "")
     assert not is_text_like("photo.png", "image/png")
+
+
+# ob_phone as first written: its rewrite (pii_rules.py) opens with a character class so the
+# regex engine can skip ahead, and must match at exactly the same places.
+PHONE_AS_WRITTEN = re.compile(
+    r"(?<![\w+.-])(?:\+?1[ .-])?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?![\d-])"
+    r"|(?<![\w+])\+\d{1,3}[ .-]\d{1,4}[ .-]\d{3,4}[ .-]\d{3,4}(?!\d)"
+)
+
+
+def test_the_phone_rule_matches_where_it_did_as_first_written() -> None:
+    phone = next(rule.pattern for rule in TEXT_RULES if rule.id == "ob_phone")
+    rng = random.Random(7)
+
+    def phone_like() -> str:
+        groups = [
+            "".join(rng.choice("0123456789\u0661") for _ in range(rng.choice((1, 2, 3, 3, 4, 4))))
+            for _ in range(rng.randint(2, 5))
+        ]
+        text = rng.choice(["", "+", "(", "+1 ", "1-", "a", "-", ".", "_", "+("])
+        for group in groups:
+            text += group + rng.choice([" ", ".", "-", ") ", ")", "", "  ", "x"])
+        return text + rng.choice(["", "-", "1", " ", "x", ".5"])
+
+    texts = ["(415) 555-0132", "+1 415.555.0132", "+44 20 7946 0958", "a+1 415 555 0132"]
+    texts += [phone_like() for _ in range(10000)]
+    matched = 0
+    for text in texts:
+        for start in range(len(text) + 1):
+            expected = PHONE_AS_WRITTEN.match(text, start)
+            assert (phone.match(text, start) is None) is (expected is None), (text, start)
+            matched += expected is not None
+    assert matched > 50  # the random strings do hold phone numbers
 
 
 def test_findings_carry_no_matched_text() -> None:

@@ -4,7 +4,10 @@ Every pattern is built for linear scanning: each repetition is bounded, and a pa
 repetition could run long starts behind a lookbehind that refuses to start inside such a run,
 so no position is re-scanned more than a constant number of times (tests/domain/
 test_guard_linear.py checks this on 5 MB adversarial bodies). Rules that are easy to trip by
-accident (cards, IBANs, SSNs) are confirmed by a checksum or structure check.
+accident (cards, IBANs, SSNs) are confirmed by a checksum or structure check. A rule whose
+every match holds a digit says how far matching reads from a match's start (``digit_reach``,
+checked against its patterns by tests/domain/test_guard_windows.py): the scanner then runs it
+only near the text's digits.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def _pii(
     requires: str | None = None,
     plain: str | None = None,
     gates: tuple[re.Pattern[str], ...] = (),
+    digit_reach: int | None = None,
 ) -> TextRule:
     return TextRule(
         id=rule_id,
@@ -63,6 +67,7 @@ def _pii(
         requires=re.compile(requires, ICASE) if requires else None,
         plain=re.compile(plain) if plain else None,
         gates=gates,
+        digit_reach=digit_reach,
     )
 
 
@@ -80,6 +85,7 @@ PII_RULES: tuple[TextRule, ...] = (
         flags=0,
         validator=_group(0, v.is_ssn),
         gates=SSN_GATES,
+        digit_reach=12,
     ),
     _pii(
         "ob_ssn_obfuscated",
@@ -90,6 +96,7 @@ PII_RULES: tuple[TextRule, ...] = (
         hints=("ssn", "social", "soc"),
         plain=r"\d(?<![\d.]\d)\d{2}([. ])\d{2}\1\d{4}(?!\d|\.\d)",
         gates=SSN_GATES,
+        digit_reach=58,
     ),
     _pii(
         "ob_credit_card",
@@ -98,14 +105,22 @@ PII_RULES: tuple[TextRule, ...] = (
         r"\d(?<![\w-]\d)(?:[ -]?\d){12,18}(?!\w)",
         validator=_group(0, v.is_card_number),
         gates=ONE_DIGIT,
+        digit_reach=38,
     ),
     _pii(
         "ob_phone",
         MEDIUM,
         "a phone number",
-        r"(?<![\w+.-])(?:\+?1[ .-])?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?![\d-])"
-        r"|(?<![\w+])\+\d{1,3}[ .-]\d{1,4}[ .-]\d{3,4}[ .-]\d{3,4}(?!\d)",
+        # US form: (?<![\w+.-])(?:\+?1[ .-])?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?![\d-]), and
+        # international: (?<![\w+])\+\d{1,3}[ .-]\d{1,4}[ .-]\d{3,4}[ .-]\d{3,4}(?!\d). Both
+        # start with "+", "(" or a digit, so the pattern opens with that class (the engine then
+        # skips ahead to candidates instead of trying every position, about 2.5x faster on
+        # digit-dense text) and the lookbehinds look past it to tell the forms apart.
+        r"[+(\d](?:(?<![\w+.-].)(?:(?<=\+)1[ .-]\(?\d{3}|(?<=1)[ .-]\(?\d{3}|(?<=\()\d{3}"
+        r"|(?<=\d)\d{2})\)?[ .-]\d{3}[ .-]\d{4}(?![\d-])"
+        r"|(?<![\w+].)(?<=\+)\d{1,3}[ .-]\d{1,4}[ .-]\d{3,4}[ .-]\d{3,4}(?!\d))",
         gates=PHONE_GATES,
+        digit_reach=20,
     ),
     _pii(
         "ob_bank_routing",
@@ -114,6 +129,7 @@ PII_RULES: tuple[TextRule, ...] = (
         r"\b(?:routing|account|acct|aba|sort[ \t]code)" + NUM + r"\d{6,17}\b",
         hints=("routing", "account", "acct", "aba", "sort"),
         gates=LONG_NUMBER_GATES,
+        digit_reach=58,
     ),
     _pii(
         "ob_drivers_license",
@@ -136,6 +152,7 @@ PII_RULES: tuple[TextRule, ...] = (
         r"[ \t]\d{4})",
         hints=("birth", "dob", "born"),
         gates=ONE_DIGIT,
+        digit_reach=40,
     ),
     _pii(
         "ob_passport",
@@ -155,6 +172,7 @@ PII_RULES: tuple[TextRule, ...] = (
         + r"\d{2}-?\d{7}\b",
         hints=("ein", "tin", "tax", "employer"),
         gates=LONG_NUMBER_GATES,
+        digit_reach=61,
     ),
     _pii(
         "ob_itin",
@@ -163,6 +181,7 @@ PII_RULES: tuple[TextRule, ...] = (
         r"\bITIN" + NUM + r"9\d{2}-?\d{2}-?\d{4}\b",
         hints=("itin",),
         gates=ONE_DIGIT,
+        digit_reach=47,
     ),
     _pii(
         "ob_medicare",
@@ -182,6 +201,7 @@ PII_RULES: tuple[TextRule, ...] = (
         r"\b(?:a-?number|alien(?:[ \t]registration)?|uscis)" + NUM + r"A?-?\d{8,9}\b",
         hints=("number", "alien", "uscis"),
         gates=LONG_NUMBER_GATES,
+        digit_reach=61,
     ),
     _pii(
         "ob_pin",
@@ -190,6 +210,7 @@ PII_RULES: tuple[TextRule, ...] = (
         r"\bpin(?:[ \t]{1,2}(?:code|number))?[ \t]{0,3}[:=][ \t]{0,3}\d{4,8}\b",
         hints=("pin",),
         gates=ONE_DIGIT,
+        digit_reach=28,
     ),
     _pii(
         "ob_security_qa",
@@ -211,6 +232,7 @@ PII_RULES: tuple[TextRule, ...] = (
         flags=0,
         validator=_group(0, v.is_iban),
         gates=ONE_DIGIT,
+        digit_reach=45,
     ),
     _pii(
         "ob_swift",
@@ -235,6 +257,7 @@ PII_RULES: tuple[TextRule, ...] = (
             else True
         ),
         gates=WALLET_GATES,
+        digit_reach=75,
     ),
     _pii(
         "ob_wire_transfer",

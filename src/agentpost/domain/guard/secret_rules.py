@@ -34,6 +34,7 @@ def _rule(
     validator: Validator | None = None,
     reach: int | None = REACH,
     gates: tuple[re.Pattern[str], ...] = (),
+    digit_reach: int | None = None,
 ) -> TextRule:
     return TextRule(
         id=rule_id,
@@ -45,6 +46,7 @@ def _rule(
         hints=hints,
         reach=reach,
         gates=gates,
+        digit_reach=digit_reach,
     )
 
 
@@ -231,6 +233,7 @@ SYSTEM_RULES: tuple[TextRule, ...] = (
         flags=0,
         validator=_octets_ok,
         gates=(DIGIT,),
+        digit_reach=16,
     ),
     _rule(
         Family.system_internal,
