@@ -13,9 +13,8 @@ a write transaction is a critical section: with a trip per statement, every stat
 waits for the event loop to come round again, and under load the loop is busy with other
 requests, so the lock is held many times longer than the statements take and every writer
 queues behind it. Inline, the statements between BEGIN and COMMIT (microseconds each) run
-back to back. COMMIT (which waits for the disk) still goes through the thread, and BEGIN
-IMMEDIATE, when another process is writing, waits on the event loop (``begin_immediate``),
-so the loop never blocks on either.
+back to back. BEGIN IMMEDIATE (which may wait for another process's writer) and COMMIT (which
+waits for the disk) still go through the thread, so the loop never blocks on either.
 
 It is used only through ``connect`` (``create_async_engine(async_creator=...)``); everything
 else (transactions, functions, closing) is aiosqlite's own.
@@ -23,7 +22,6 @@ else (transactions, functions, closing) is aiosqlite's own.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -31,10 +29,6 @@ from typing import Any
 import aiosqlite
 
 _Row = tuple[Any, ...]
-# Waiting for another process's write transaction (begin_immediate): the first pause, and
-# the longest (each pause doubles the one before).
-_FIRST_PAUSE = 0.0005
-_LONGEST_PAUSE = 0.004
 
 
 class OneTripCursor:
@@ -108,32 +102,19 @@ class OneTripConnection(aiosqlite.Connection):
         return await self._execute(fn, *args)  # type: ignore[no-untyped-call]
 
     async def begin_immediate(self, busy_timeout_ms: int) -> None:
-        """BEGIN IMMEDIATE, inline; while another process writes, tried again every
-        millisecond or so (the loop serves other requests meanwhile) until
-        ``busy_timeout_ms`` has passed, then SQLite's "database is locked".
-
-        SQLite's own busy handler would sleep 1, 2, 5, 10, 15... ms between tries, in the
-        connection's thread: behind a writer that holds the lock for a 2-3 ms fsync, a request
-        often waited 8 ms or more. Here a try costs a few microseconds and the wait follows
-        the other writer's commit closely."""
+        """BEGIN IMMEDIATE: inline when the database is free (the usual case), else in the
+        thread, where waiting up to ``busy_timeout_ms`` for another process blocks nothing."""
         raw = self._conn
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + busy_timeout_ms / 1000
-        pause = _FIRST_PAUSE
         raw.execute("PRAGMA busy_timeout=0")
         try:
-            while True:
-                try:
-                    raw.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    busy = "locked" in str(exc) or "busy" in str(exc)
-                    if not busy or loop.time() + pause > deadline:
-                        raise
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, _LONGEST_PAUSE)
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
         finally:
             raw.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        await self.run(raw.execute, "BEGIN IMMEDIATE")
 
     async def rollback(self) -> None:
         # SQLAlchemy rolls back every connection it closes; with nothing open (reads run in
