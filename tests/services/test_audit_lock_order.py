@@ -26,16 +26,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.config import Settings
-from agentpost.services import accounts, delivery, mailbox, outbox, pending
-from agentpost.services.context import AppContext, build_context
+from agentpost.services import delivery, mailbox, outbox, pending
+from agentpost.services.context import AppContext
 from agentpost.services.delivery import MessageOutcome, RowResult
 from agentpost.services.outbox import SendRequest
 from agentpost.services.store import CopySpec, StoredCopy, store_copies
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.repositories.delivery import ClaimedRow
-from agentpost.testing.postgres import create_database, database_url, drop_database
 
 from .support import admin, agent
+from .two_processes import pg_processes, until_waited_on
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
@@ -44,26 +44,8 @@ CARD = "Please charge card 4242 4242 4242 4242 for the order."  # held for a str
 
 @pytest.fixture
 async def processes(settings: Settings) -> AsyncIterator[tuple[AppContext, AppContext]]:
-    name = await create_database()
-    shared = settings.model_copy(update={"database_url": database_url(name)})
-    one = await build_context(shared)
-    two = await build_context(shared)
-    try:
-        await accounts.ensure_bootstrap(one)
-        yield one, two
-    finally:
-        await one.close()
-        await two.close()
-        await drop_database(name)
-
-
-async def _until_waited_on(ctx: AppContext, pid: int) -> None:
-    """Return once another backend waits for a lock that backend ``pid`` holds. Polls the
-    server's lock table: a condition, not a duration (no result depends on how long)."""
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
-    async with ctx.db.engine.connect() as conn:
-        while not (await conn.execute(query, {"pid": pid})).scalar_one():
-            await asyncio.sleep(0.01)
+    async with pg_processes(settings) as both:
+        yield both
 
 
 def _store_then_wait(two: AppContext, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
@@ -76,7 +58,7 @@ def _store_then_wait(two: AppContext, monkeypatch: pytest.MonkeyPatch) -> asynci
         if conn.sync_engine is two.db.engine.sync_engine:
             holds.set()
             pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-            await _until_waited_on(two, int(pid))
+            await until_waited_on(two, int(pid))
         return stored
 
     monkeypatch.setattr(outbox, "store_copies", gated)

@@ -25,15 +25,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.config import Settings
-from agentpost.services import accounts, lifecycle, mailbox
-from agentpost.services.context import AppContext, build_context
+from agentpost.services import lifecycle, mailbox
+from agentpost.services.context import AppContext
 from agentpost.services.inbox import parse_for_index
 from agentpost.services.store import CopySpec, StoredCopy, store_copies
 from agentpost.storage.repositories import folders as folder_repo
 from agentpost.storage.repositories import messages as message_repo
-from agentpost.testing.postgres import admin_dsn, create_database, database_url, drop_database
+from agentpost.testing.postgres import admin_dsn, create_database
 
 from .support import admin, agent
+from .two_processes import backend_pid, pg_processes, until_waited_on
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
@@ -60,30 +61,8 @@ async def processes(request: pytest.FixtureRequest, settings: Settings) -> Async
     default collation, or (parameter ``icu``) with ICU English, where SQL's order of names
     is not Python's."""
     icu = getattr(request, "param", "default") == "icu"
-    name = await (_icu_database() if icu else create_database())
-    shared = settings.model_copy(update={"database_url": database_url(name)})
-    one = await build_context(shared)
-    two = await build_context(shared)
-    try:
-        await accounts.ensure_bootstrap(one)
-        yield one, two
-    finally:
-        await one.close()
-        await two.close()
-        await drop_database(name)
-
-
-async def _backend(conn: AsyncConnection) -> int:
-    return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
-
-
-async def _until_waited_on(ctx: AppContext, pid: int) -> None:
-    """Return once another backend waits for a lock that backend ``pid`` holds. Polls the
-    server's lock table: a condition, not a duration (no result depends on how long)."""
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
-    async with ctx.db.engine.connect() as conn:
-        while not (await conn.execute(query, {"pid": pid})).scalar_one():
-            await asyncio.sleep(0.01)
+    async with pg_processes(settings, _icu_database if icu else create_database) as both:
+        yield both
 
 
 def _of(ctx: AppContext, conn: AsyncConnection) -> bool:
@@ -154,7 +133,7 @@ async def test_a_store_into_two_folders_and_a_move_between_them_both_commit(
         block = await real_reserve(conn, *args)
         if _of(one, conn) and not store_holds_one.is_set():
             store_holds_one.set()
-            await _until_waited_on(one, await _backend(conn))
+            await until_waited_on(one, await backend_pid(conn))
         return block
 
     async def move_later() -> dict[int, int]:
@@ -206,7 +185,7 @@ async def test_a_message_write_waits_for_a_move_holding_its_folder(
         await real_lock(conn, folder_ids)
         if _of(two, conn):
             move_holds.set()
-            await _until_waited_on(two, await _backend(conn))
+            await until_waited_on(two, await backend_pid(conn))
 
     async def write_later() -> list[int]:
         await move_holds.wait()
@@ -242,7 +221,7 @@ async def test_deleting_an_agent_while_mail_is_stored_for_it_both_commit(
         block = await real_reserve(conn, *args)
         if _of(two, conn) and not store_holds_one.is_set():
             store_holds_one.set()
-            await _until_waited_on(two, await _backend(conn))
+            await until_waited_on(two, await backend_pid(conn))
         return block
 
     async def delete_later() -> Any:

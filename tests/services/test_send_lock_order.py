@@ -21,18 +21,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.config import Settings
-from agentpost.services import accounts, mailbox, outbox, permissions, send_locks
+from agentpost.services import mailbox, outbox, permissions, send_locks
 from agentpost.services.audit import AUDIT_LOCK
-from agentpost.services.context import AppContext, build_context
+from agentpost.services.context import AppContext
 from agentpost.services.outbox import SendRequest
 from agentpost.services.send_locks import lock_key
 from agentpost.services.store import StoredCopy, store_copies
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.tables import deliveries
 from agentpost.testing.permissions import grant, make_config
-from agentpost.testing.postgres import create_database, database_url, drop_database
 
 from .support import admin, agent, table_counts
+from .two_processes import pg_processes
 
 pytestmark = pytest.mark.anyio
 
@@ -41,18 +41,8 @@ CARD = "Please charge card 4242 4242 4242 4242 for the order."  # held for a str
 
 @pytest.fixture
 async def processes(settings: Settings) -> AsyncIterator[tuple[AppContext, AppContext]]:
-    """Two contexts (engines, pools, group committers) on one fresh PostgreSQL database."""
-    name = await create_database()
-    shared = settings.model_copy(update={"database_url": database_url(name)})
-    one = await build_context(shared)
-    two = await build_context(shared)
-    try:
-        await accounts.ensure_bootstrap(one)
-        yield one, two
-    finally:
-        await one.close()
-        await two.close()
-        await drop_database(name)
+    async with pg_processes(settings) as both:
+        yield both
 
 
 async def _prepared(
