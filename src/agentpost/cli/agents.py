@@ -18,9 +18,11 @@ from agentpost.cli.common import (
     JsonOption,
     admin_session,
     build_settings,
+    confirm_new_key,
     iso,
     out_console,
     print_json,
+    print_new_key,
     run,
     short_time,
 )
@@ -157,16 +159,10 @@ def rotate_key_command(
 ) -> None:
     """Give an agent a new API key (shown once); the old key stops working at once."""
     settings = build_settings(data_dir=data_dir, database_url=database_url)
-    if not yes:
-        # Like delete: clients still using the old key fail until they get the new one.
-        typer.confirm(
-            f'Replace the API key of agent "{name}"? The old key stops working now.', abort=True
-        )
+    confirm_new_key(f'agent "{name}"', yes)
     agent, key = run(_rotate_key(settings, name), settings)
     if json_output:
         print_json(agent_json(agent, key))
         return
-    console = out_console()
-    console.print(f"New API key for agent [bold]{agent.name}[/bold] <{agent.address}>")
-    console.print(f"API key: [bold green]{key}[/bold green]")
-    console.print("Save the key now: it is shown only once. The old key no longer works.")
+    heading = f"New API key for agent [bold]{agent.name}[/bold] <{agent.address}>"
+    print_new_key(heading, "API key", key)

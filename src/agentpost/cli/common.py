@@ -156,6 +156,20 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+def confirm_new_key(whose: str, yes: bool) -> None:
+    """Ask before replacing a key (unless ``yes``): clients still using the old key are refused
+    until they are given the new one, so it is asked like a deletion is."""
+    if not yes:
+        typer.confirm(f"Replace the key of {whose}? The old key stops working now.", abort=True)
+
+
+def print_new_key(heading: str, label: str, key: str) -> None:
+    console = out_console()
+    console.print(heading)
+    console.print(f"{label}: [bold green]{key}[/bold green]")
+    console.print("Save the key now: it is shown only once. The old key no longer works.")
+
+
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=False))
 

@@ -19,9 +19,11 @@ from agentpost.cli.common import (
     JsonOption,
     admin_session,
     build_settings,
+    confirm_new_key,
     iso,
     out_console,
     print_json,
+    print_new_key,
     run,
     short_time,
 )
@@ -118,16 +120,10 @@ def rotate_key_command(
 ) -> None:
     """Give an owner a new owner key (shown once); the old key stops working at once."""
     settings = build_settings(data_dir=data_dir, database_url=database_url)
-    if not yes:
-        # Like agent delete: whoever still uses the old key is refused until given the new one.
-        typer.confirm(
-            f"Replace the key of owner {owner_id}? The old key stops working now.", abort=True
-        )
+    confirm_new_key(f"owner {owner_id}", yes)
     owner, key = run(_rotate_key(settings, owner_id), settings)
     if json_output:
         print_json(owner_json(owner, key))
         return
-    console = out_console()
-    console.print(f"New owner key for [bold]{escape(owner.name)}[/bold] ({owner.id})")
-    console.print(f"Owner key: [bold green]{key}[/bold green]")
-    console.print("Save the key now: it is shown only once. The old key no longer works.")
+    heading = f"New owner key for [bold]{escape(owner.name)}[/bold] ({owner.id})"
+    print_new_key(heading, "Owner key", key)
