@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.config import Settings
 from agentpost.services import accounts, inbox, mailbox, outbox
-from agentpost.services.context import AppContext
+from agentpost.services.context import AppContext, build_context
 from agentpost.services.delivery import DELIVERY_TOPIC
 from agentpost.services.events import QUEUE_LIMIT, Event, EventBus
 
@@ -191,3 +191,23 @@ async def test_a_send_wakes_the_delivery_topic_of_another_sqlite_process(
             await send(api, alice, "carol@example.org")
             woken = await asyncio.wait_for(wakeups.get(), timeout=10)
         assert woken.agent_id == DELIVERY_TOPIC and woken.type == "delivery.queued"
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_a_notice_announced_just_before_closing_still_reaches_other_processes(
+    settings: Settings, dialect: str
+) -> None:
+    """A short-lived process (a CLI command rotating a key) announces, then closes at once:
+    closing waits for the relay, so the server processes still hear it."""
+    async with two_contexts(settings, dialect) as (server, _other):
+        heard: list[str | None] = []
+        server.events.listen("principals", heard.append)
+        command = await build_context(
+            server.settings.model_copy(update={"data_dir": settings.data_dir / "command"})
+        )
+        command.events.announce("principals", None)
+        await command.close()
+        async with asyncio.timeout(10):
+            while not heard:
+                await asyncio.sleep(0.01)
+        assert heard == [None]

@@ -67,6 +67,7 @@ class AppContext:
         self.signatures = TtlCache(self.events, "signatures", ttl=CACHE_SECONDS)
 
     async def close(self) -> None:
+        await self.events.drain()
         if self.channel is not None:
             await self.channel.close()
         await self.db.dispose()

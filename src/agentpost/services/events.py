@@ -82,6 +82,12 @@ class EventBus:
         self._sending.add(task)  # keep a reference until it is done
         task.add_done_callback(self._sending.discard)
 
+    async def drain(self) -> None:
+        """Wait for the relay sends still under way (before the channel closes: the last
+        notice of a short-lived process, such as a CLI command's key rotation, must leave)."""
+        while self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
     @staticmethod
     async def _send(relay: Relay, payload: str) -> None:
         try:
