@@ -8,10 +8,14 @@ bad value stops the server before it listens.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 ROLES = ("api", "smtp", "worker", "scheduler")
 
@@ -199,6 +203,11 @@ class Settings(BaseSettings):
     def _expand_data_dir(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        return None if value is None else async_database_url(value)
+
     @field_validator("domain")
     @classmethod
     def _check_domain(cls, value: str) -> str:
@@ -237,3 +246,48 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'agentpost.db'}"
+
+
+# The async drivers AgentPost runs on, by the names people write for each database.
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+def async_database_url(value: str) -> str:
+    """``value`` with the driver AgentPost uses (``postgresql://`` → ``postgresql+asyncpg://``,
+    ``sqlite:///`` → ``sqlite+aiosqlite:///``); ValueError, naming what to write instead, for
+    other databases and drivers and for in-memory SQLite."""
+    try:
+        url = make_url(value.strip())
+    except ArgumentError:
+        raise ValueError(
+            "database_url is not a database URL: write sqlite+aiosqlite:///path/to/file.db "
+            "or postgresql+asyncpg://user:password@host:5432/db"
+        ) from None
+    driver = _ASYNC_DRIVERS.get(url.drivername)
+    if driver is None:
+        raise ValueError(
+            f"database_url uses {url.drivername}://, which AgentPost does not run on: use "
+            "SQLite (sqlite+aiosqlite:///path/to/file.db) or PostgreSQL through asyncpg "
+            "(postgresql+asyncpg://user:password@host:5432/db)"
+        )
+    url = url.set(drivername=driver)
+    if driver == "sqlite+aiosqlite" and _in_memory(url.database or "", url.query):
+        raise ValueError(
+            "database_url names an in-memory SQLite database, which every connection would "
+            "see empty: give a file (sqlite+aiosqlite:///path/to/file.db), or leave it unset "
+            "for agentpost.db in the data dir"
+        )
+    return url.render_as_string(hide_password=False)
+
+
+def _in_memory(database: str, query: Mapping[str, Any]) -> bool:
+    if database in ("", ":memory:"):
+        return True
+    options = database.partition("?")[2].split("&") if database.startswith("file:") else []
+    return query.get("mode") == "memory" or "mode=memory" in options
