@@ -22,7 +22,8 @@ ADMIN = auth(MASTER_KEY)
 
 async def seed(ctx: AppContext) -> tuple[str, dict[str, str]]:
     """Rows for the default owner and for a second owner; returns that owner's id and key.
-    Row 1 is the second owner's key.created (creating an owner records its key)."""
+    Row 1 is the configured master key's key.created (recorded on the first start), row 2 the
+    second owner's (creating an owner records its key)."""
     admin = await accounts.authenticate(ctx, MASTER_KEY)
     other, key = await accounts.create_owner(ctx, admin, name="Other")
     rows = [
@@ -52,8 +53,8 @@ async def test_owner_sees_own_rows_admin_sees_all(
 ) -> None:
     other_id, other = await seed(ctx)
     everything = await get(client, ADMIN)
-    assert everything["total"] == 6 and [e["seq"] for e in everything["entries"]] == [
-        6, 5, 4, 3, 2, 1,
+    assert everything["total"] == 7 and [e["seq"] for e in everything["entries"]] == [
+        7, 6, 5, 4, 3, 2, 1,
     ]  # fmt: skip
     mine = await get(client, other)
     assert mine["total"] == 3 and {e["ownerId"] for e in mine["entries"]} == {other_id}
@@ -73,7 +74,7 @@ async def test_filters(ctx: AppContext, client: httpx.AsyncClient) -> None:
     assert (await get(client, ADMIN, agentId="a1"))["total"] == 2
     assert (await get(client, ADMIN, configId="c2"))["entries"][0]["status"] == "failed"
     now = datetime.now(UTC)
-    assert (await get(client, ADMIN, since=(now - timedelta(minutes=5)).isoformat()))["total"] == 6
+    assert (await get(client, ADMIN, since=(now - timedelta(minutes=5)).isoformat()))["total"] == 7
     assert (await get(client, ADMIN, until=(now - timedelta(minutes=5)).isoformat()))["total"] == 0
     bad = await client.get(f"{V1}/audit", params={"since": "yesterday-ish"}, headers=ADMIN)
     assert bad.status_code == 400 and bad.json()["field"] == "since"
@@ -86,12 +87,14 @@ async def test_filters(ctx: AppContext, client: httpx.AsyncClient) -> None:
 async def test_cursor_and_offset_pages(ctx: AppContext, client: httpx.AsyncClient) -> None:
     await seed(ctx)
     first = await get(client, ADMIN, limit=2)
-    assert [e["seq"] for e in first["entries"]] == [6, 5] and first["nextCursor"] == 5
+    assert [e["seq"] for e in first["entries"]] == [7, 6] and first["nextCursor"] == 6
     second = await get(client, ADMIN, limit=2, cursor=first["nextCursor"])
     third = await get(client, ADMIN, limit=2, cursor=second["nextCursor"])
-    assert [e["seq"] for e in second["entries"] + third["entries"]] == [4, 3, 2, 1]
-    assert third["nextCursor"] is None
-    assert [e["seq"] for e in (await get(client, ADMIN, limit=2, offset=4))["entries"]] == [2, 1]
+    fourth = await get(client, ADMIN, limit=2, cursor=third["nextCursor"])
+    pages = second["entries"] + third["entries"] + fourth["entries"]
+    assert [e["seq"] for e in pages] == [5, 4, 3, 2, 1]
+    assert fourth["nextCursor"] is None
+    assert [e["seq"] for e in (await get(client, ADMIN, limit=2, offset=5))["entries"]] == [2, 1]
     both = await client.get(f"{V1}/audit", params={"cursor": 3, "offset": 1}, headers=ADMIN)
     assert both.status_code == 400
     too_many = await client.get(f"{V1}/audit", params={"limit": 501}, headers=ADMIN)
@@ -103,7 +106,7 @@ async def test_verify_reports_the_first_broken_row(
 ) -> None:
     await seed(ctx)
     intact = (await client.get(f"{V1}/audit/verify", headers=ADMIN)).json()
-    assert intact["ok"] is True and intact["checked"] == 6 and intact["headSeq"] == 6
+    assert intact["ok"] is True and intact["checked"] == 7 and intact["headSeq"] == 7
     async with ctx.db.write() as conn:
         await conn.execute(update(audit_log).where(audit_log.c.seq == 3).values(recipients=9))
     broken = (await client.get(f"{V1}/audit/verify", headers=ADMIN)).json()

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from agentpost.config import Settings
@@ -199,3 +200,33 @@ async def test_a_key_rotated_through_another_process_stops_working_there(
                     break
                 await asyncio.sleep(0.02)
         assert (await accounts.authenticate(serving, new)).agent is not None
+
+
+async def test_a_configured_master_key_is_recorded_when_first_used_and_when_changed(
+    settings: Settings,
+) -> None:
+    """A master key from the settings is a key.created row on the first start, nothing on a
+    restart with the same key, and key.rotated when a start brings another one (the old one
+    no longer works)."""
+    first_key, second_key = "mk_" + "1" * 48, "mk_" + "2" * 48
+    for key in (first_key, first_key, second_key):
+        ctx = await build_context(settings.model_copy(update={"master_key": SecretStr(key)}))
+        try:
+            assert await accounts.ensure_bootstrap(ctx) is None  # nothing generated to show
+        finally:
+            await ctx.close()
+    ctx = await build_context(settings)
+    try:
+        root = await admin(ctx)
+        by = {"kind": "master", "by": "settings"}
+        assert await key_rows(ctx) == [
+            ("key.created", root.owner_id, None, "ok", by),
+            ("key.rotated", root.owner_id, None, "ok", by),
+        ]
+        with pytest.raises(Unauthenticated):
+            await accounts.authenticate(ctx, first_key)
+        assert (await accounts.authenticate(ctx, second_key)).kind is PrincipalKind.admin
+        text = await audit_text(ctx)
+        assert all(k not in text and ctx.keys.hash(k) not in text for k in (first_key, second_key))
+    finally:
+        await ctx.close()

@@ -90,12 +90,16 @@ async def ensure_bootstrap(ctx: AppContext) -> str | None:
         await ctx.db.serialize(conn, BOOTSTRAP_LOCK)
         owner_id = await _ensure_default_owner(conn)
         await _settle_domain(ctx, conn)
+        stored = await repo.get_state(conn, MASTER_HASH_KEY)
         if configured is not None:
-            await repo.set_state(
-                conn, MASTER_HASH_KEY, ctx.keys.hash(configured.get_secret_value())
-            )
+            digest = ctx.keys.hash(configured.get_secret_value())
+            if digest != stored:  # set for the first time, or changed: the old one is void
+                await repo.set_state(conn, MASTER_HASH_KEY, digest)
+                operation = "key.created" if stored is None else "key.rotated"
+                detail = {"kind": "master", "by": "settings"}
+                await _record_key_event(ctx, conn, operation, owner_id=owner_id, detail=detail)
             return None
-        if await repo.get_state(conn, MASTER_HASH_KEY) is not None:
+        if stored is not None:
             return None
         key = new_key("mk_")
         await repo.set_state(conn, MASTER_HASH_KEY, ctx.keys.hash(key))
