@@ -211,3 +211,23 @@ async def test_a_notice_announced_just_before_closing_still_reaches_other_proces
             while not heard:
                 await asyncio.sleep(0.01)
         assert heard == [None]
+
+
+async def test_a_process_that_cannot_make_its_socket_still_starts(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file where the sockets' directory should be (or no permission to make it) costs
+    only the events to other processes, with a warning; the process itself works."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "agentpost.db.events").write_text("in the way")
+    ctx = await build_context(settings)
+    try:
+        assert ctx.channel is None
+        assert "will not reach other processes" in caplog.text
+        await accounts.ensure_bootstrap(ctx)
+        alice = await agent(ctx, "alice")
+        async with ctx.events.subscribe(alice.id) as mine:
+            await send(ctx, alice, "alice@localhost")
+            assert (await asyncio.wait_for(mine.get(), 10)).type == "new"  # local events still
+    finally:
+        await ctx.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from agentpost.vault import Vault
 
 if TYPE_CHECKING:
     from agentpost.services.accounts import Principal
+
+logger = logging.getLogger(__name__)
 
 SECRET_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
 # How long another process's change can go unseen where no relay tells it (ttl_cache.py).
@@ -95,16 +98,30 @@ def event_channel(db: Database, events: EventBus) -> Channel | None:
     return None if database is None else LocalChannel(database, events.receive)
 
 
+async def _started_channel(db: Database, events: EventBus) -> Channel | None:
+    channel = event_channel(db, events)
+    if channel is None:
+        return None
+    try:
+        await channel.start()
+    except OSError as exc:
+        if not db.is_sqlite:
+            raise  # PostgreSQL unreachable: the database itself is, too
+        # The sockets' directory cannot be made or used (permissions, a file in the way):
+        # this process still works, but other processes on the file will not hear from it.
+        logger.warning("events will not reach other processes on this database: %s", exc)
+        return None
+    events.attach_relay(channel.send)
+    return channel
+
+
 async def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
     vault = Vault.from_settings(settings)  # first: a bad vault key stops startup early
     db = Database(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate:
         await upgrade_to_head(db)
     events = EventBus()
-    channel = event_channel(db, events)
-    if channel is not None:
-        await channel.start()
-        events.attach_relay(channel.send)
+    channel = await _started_channel(db, events)
     return AppContext(
         settings=settings,
         db=db,
