@@ -432,12 +432,23 @@ async def create_owner(
 
 
 async def find_managed_agent(ctx: AppContext, principal: Principal, name_or_id: str) -> AgentRecord:
-    """An agent the caller manages (the admin: any; an owner: its own), by name, then by id."""
+    """An agent the caller manages (the admin: any; an owner: its own), by name, then by id.
+    Not found, the error names what was given: a name unless it has the shape of an id."""
     principal.require_admin_or_owner()
     try:
         return await find_agent(ctx, principal, name_or_id)
     except AgentNotFound:
-        return await get_agent(ctx, principal, name_or_id)
+        if not _is_uuid(name_or_id):
+            raise
+    return await get_agent(ctx, principal, name_or_id)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 async def rotate_agent_key(

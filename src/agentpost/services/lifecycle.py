@@ -50,23 +50,6 @@ def _owner_scope(principal: Principal) -> str | None:
     return None if principal.kind is PrincipalKind.admin else principal.owner_id
 
 
-async def _find(ctx: AppContext, principal: Principal, name_or_id: str) -> AgentRecord:
-    try:
-        return await accounts.find_agent(ctx, principal, name_or_id)
-    except AgentNotFound:
-        if not _is_uuid(name_or_id):
-            raise
-    return await accounts.get_agent(ctx, principal, name_or_id)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 async def delete_agent(
     ctx: AppContext,
     principal: Principal,
@@ -79,7 +62,7 @@ async def delete_agent(
     principal.require_admin_or_owner()
     reason = (reason or "").strip()[:MAX_REASON] or None
     by = (deleted_by or "").strip()[:40] or "api"
-    agent = await _find(ctx, principal, name_or_id)
+    agent = await accounts.find_managed_agent(ctx, principal, name_or_id)
     async with ctx.db.write() as conn:
         # Deleting the messages updates their folders' rows (triggers): lock the rows first,
         # in the order every writer keeps (services/send_locks.py).
@@ -202,7 +185,7 @@ async def set_persistent(
     ctx: AppContext, principal: Principal, agent_id: str, persistent: bool
 ) -> AgentRecord:
     """Protect an agent from cleanup (or remove the protection)."""
-    agent = await _find(ctx, principal, agent_id)
+    agent = await accounts.find_managed_agent(ctx, principal, agent_id)
     async with ctx.db.write() as conn:
         await repo.set_persistent(conn, agent.id, persistent)
         updated = await account_repo.agent_by_id(conn, agent.id)
