@@ -69,7 +69,7 @@ async def claim(ctx: AppContext, worker: str, limit: int) -> list[ClaimedRow]:
     """Take up to ``limit`` due rows for ``worker``, under a lease."""
     settings = ctx.settings
     now = now_utc()
-    async with ctx.db.write() as conn:
+    async with ctx.db.write(durable=False) as conn:
         return await repo.claim_due(
             conn,
             now=now,
@@ -84,7 +84,7 @@ async def claim(ctx: AppContext, worker: str, limit: int) -> list[ClaimedRow]:
 async def release(ctx: AppContext, worker: str, ids: list[int]) -> None:
     """Hand back rows this worker claimed but never attempted."""
     if ids:
-        async with ctx.db.write() as conn:
+        async with ctx.db.write(durable=False) as conn:
             await repo.release(conn, ids, worker, now_utc())
 
 
@@ -150,7 +150,7 @@ async def record(ctx: AppContext, worker: str, outcomes: list[MessageOutcome]) -
     now = now_utc()
     events: list[Event] = []
     results = [r for outcome in outcomes for r in outcome.results]
-    async with ctx.db.write() as conn:
+    async with ctx.db.write(durable=False) as conn:
         kept = await _finish(conn, worker, results, now)
         await repo.insert_attempts(
             conn, [row for o in outcomes for row in _attempt_rows(o, kept, worker)]

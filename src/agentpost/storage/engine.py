@@ -8,6 +8,7 @@ when another process writes). PostgreSQL needs neither: it uses row locks.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from agentpost.storage import sqlite_driver
+from agentpost.storage import sqlite_driver, writer_lock
 
 
 class Database:
@@ -46,11 +47,16 @@ class Database:
                 max_overflow=SQLITE_POOL_SIZE,
             )
             _install_sqlite_pragmas(self.engine, sqlite_synchronous)
+            # What a transaction that need not wait for the disk switches to, and back from.
+            self._synchronous = sqlite_synchronous.upper()
+            self._relaxed = "NORMAL" if self._synchronous in ("FULL", "EXTRA") else None
         else:
             self.engine = create_async_engine(
                 url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=10
             )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # Between processes on one SQLite file (writer_lock.py says why).
+        self._writer = writer_lock.for_database(make_url(url).database) if self.is_sqlite else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -59,32 +65,63 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction: committed when the block exits cleanly, else rolled back."""
+    async def write(self, *, durable: bool = True) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: committed when the block exits cleanly, else rolled back.
+
+        ``durable=False`` is for bookkeeping a crash of the *machine* may lose without losing
+        mail (the delivery worker's leases and outcomes: lost, a message is sent again, as
+        Postfix would send it). Its commit does not wait for the disk; a crash of the
+        process still loses nothing, and the next durable commit makes it durable too.
+        While it is written, the database is not kept locked by the disk's sync time.
+        """
         if self._write_lock is None:
             async with self.engine.begin() as conn:
+                if not durable:
+                    await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 yield conn
             return
         # The connection is taken from the pool (and given back) outside the lock: only the
         # transaction itself is the critical section (sqlite_driver.py says why it runs inline).
         async with self.engine.connect() as conn:
             driver = await _driver(conn)
-            async with self._write_lock:
-                await driver.begin_immediate(BUSY_TIMEOUT_MS)
-                driver.inline = True
-                try:
-                    yield conn
-                except BaseException:
-                    driver.inline = False
-                    await driver.rollback_if_open()
-                    raise
-                finally:
-                    driver.inline = False
-                try:  # in the thread: the loop serves other requests while the disk syncs
-                    await conn.exec_driver_sql("COMMIT")
-                except BaseException:
-                    await driver.rollback_if_open()  # e.g. a full disk: leave nothing open
-                    raise
+            relaxed = None if durable else self._relaxed
+            if relaxed is not None:  # no transaction is open: it applies to the next COMMIT
+                driver.raw.execute(f"PRAGMA synchronous={relaxed}")
+            try:
+                async with self._write_lock, self._other_processes_out():
+                    await driver.begin_immediate(BUSY_TIMEOUT_MS)
+                    driver.inline = True
+                    try:
+                        yield conn
+                    except BaseException:
+                        driver.inline = False
+                        await driver.rollback_if_open()
+                        raise
+                    finally:
+                        driver.inline = False
+                    try:  # in the thread: the loop serves other requests while the disk syncs
+                        await conn.exec_driver_sql("COMMIT")
+                    except BaseException:
+                        await driver.rollback_if_open()  # e.g. a full disk: leave nothing open
+                        raise
+            finally:
+                if relaxed is not None:
+                    driver.raw.execute(f"PRAGMA synchronous={self._synchronous}")
+
+    @asynccontextmanager
+    async def _other_processes_out(self) -> AsyncIterator[None]:
+        """Holds the writer lock shared with other processes on the file, if there is one."""
+        if self._writer is None:
+            yield
+            return
+        try:
+            await self._writer.acquire(BUSY_TIMEOUT_MS / 1000)
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+        try:
+            yield
+        finally:
+            self._writer.release()
 
     async def serialize(self, conn: AsyncConnection, key: int) -> None:
         """Make concurrent holders of ``key`` wait for each other until this transaction ends.
@@ -102,6 +139,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _ensure_sqlite_dir(url: str) -> None:
