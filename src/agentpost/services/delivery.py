@@ -7,6 +7,12 @@ a row is marked ``sending`` under a lease before the worker talks to the server 
 ``sending`` row whose lease runs out; the next claim sends it again (the one duplicate SMTP
 itself cannot rule out, RFC 5321 §6.1: the reply to the final dot may be lost).
 
+The worker's transactions (claims, outcomes) commit without waiting for the disk
+(``Database.write(durable=False)``): a crash of the process loses none of them, and the next
+send's commit makes them durable. Only a crash of the machine can lose the last moment's
+outcomes, and then those messages are sent again, as Postfix would send them: mail is
+never lost, and an accepted send is on disk before the API answers, as before.
+
 Outcomes are data: a ``delivery_attempts`` row per recipient per attempt, an audit row per
 message and outcome (``send.delivered``/``send.deferred``/``send.failed``), and for a
 permanent failure a bounce notice (domain/dsn.py) for the sender, placed like any other
