@@ -99,8 +99,11 @@ class Database:
                         raise
                     finally:
                         driver.inline = False
-                    try:  # in the thread: the loop serves other requests while the disk syncs
-                        await conn.exec_driver_sql("COMMIT")
+                    # In the thread: the loop serves other requests while the disk syncs, and
+                    # other processes get the writer lock as soon as the commit is done.
+                    release = self._writer.release if self._writer is not None else None
+                    try:
+                        await driver.commit_then(release)
                     except BaseException:
                         await driver.rollback_if_open()  # e.g. a full disk: leave nothing open
                         raise
@@ -110,7 +113,8 @@ class Database:
 
     @asynccontextmanager
     async def _other_processes_out(self) -> AsyncIterator[None]:
-        """Holds the writer lock shared with other processes on the file, if there is one."""
+        """Holds the writer lock shared with other processes on the file, if there is one.
+        A commit releases it early (``commit_then``); releasing it again is harmless."""
         if self._writer is None:
             yield
             return

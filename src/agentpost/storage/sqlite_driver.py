@@ -126,6 +126,18 @@ class OneTripConnection(aiosqlite.Connection):
         if self._conn.in_transaction:
             await super().commit()
 
+    async def commit_then(self, after: Callable[[], None] | None) -> None:
+        """COMMIT in the connection's thread (the disk sync must not block the loop), then
+        ``after`` in that thread too, the moment it is done: releasing a lock there lets
+        another process in without waiting for this event loop to come round."""
+
+        def commit() -> None:
+            self._conn.execute("COMMIT")
+            if after is not None:
+                after()
+
+        await self.run(commit)
+
     async def rollback_if_open(self) -> None:
         """Roll back whatever transaction is still open, once the statements queued before
         this call have run (so a COMMIT that did finish is not followed by an error)."""
