@@ -153,15 +153,19 @@ async def claim_due(
     ]
 
 
+# Built once: the worker asks each time its queue runs dry, and building a statement costs
+# more than running it.
+_NEXT_RETRY = select(func.min(deliveries.c.next_attempt_at)).where(
+    deliveries.c.kind == "external", deliveries.c.status.in_(RETRYABLE)
+)
+_NEXT_LEASE_END = select(func.min(deliveries.c.lease_until)).where(deliveries.c.status == "sending")
+
+
 async def next_due_at(conn: AsyncConnection) -> datetime | None:
     """When the earliest row becomes due (a retry time or a lease running out)."""
-    waiting = select(func.min(deliveries.c.next_attempt_at)).where(
-        deliveries.c.kind == "external", deliveries.c.status.in_(RETRYABLE)
-    )
-    leased = select(func.min(deliveries.c.lease_until)).where(deliveries.c.status == "sending")
     found = [
-        (await conn.execute(waiting)).scalar_one_or_none(),
-        (await conn.execute(leased)).scalar_one_or_none(),
+        (await conn.execute(_NEXT_RETRY)).scalar_one_or_none(),
+        (await conn.execute(_NEXT_LEASE_END)).scalar_one_or_none(),
     ]
     times = [utc(t) for t in found if t is not None]
     return min(times) if times else None
