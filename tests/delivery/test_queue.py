@@ -16,6 +16,7 @@ from agentpost.services import delivery, queue, smtp_configs
 from agentpost.services.accounts import admin_principal, now_utc
 from agentpost.services.context import AppContext
 from agentpost.services.queue import QueueSelection
+from agentpost.storage.repositories import delivery as delivery_repo
 from agentpost.storage.tables.audit import audit_log
 from agentpost.storage.tables.core import deliveries
 from agentpost.testing.factories import make_agent
@@ -194,3 +195,37 @@ async def test_claims_take_due_rows_of_every_kind_oldest_first_and_each_once(
     assert [r.id for r in first] == expected[:3]
     assert [r.id for r in rest] == expected[3:]
     assert await delivery.claim(any_ctx, "w3", 3) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "due_in", "lease_in", "due"),
+    [
+        ("queued", -60, None, True),
+        ("deferred", -60, None, True),
+        ("deferred", 3600, None, False),  # its retry time has not come
+        ("sending", -60, -1, True),  # its worker died: the lease ran out
+        ("sending", -60, 300, False),  # a live worker holds it
+        ("delivered", -60, None, False),
+        ("failed", -60, None, False),
+    ],
+)
+async def test_the_look_before_a_claim_sees_exactly_what_a_claim_would_take(
+    any_ctx: AppContext, status: str, due_in: int, lease_in: int | None, due: bool
+) -> None:
+    """On SQLite a claim first looks without taking the write lock (``any_due``); it must
+    never miss a row the claim itself would take."""
+    alice = await agent(any_ctx, "alice")
+    await send(any_ctx, alice, ["r@example.com"])
+    now = now_utc()
+    lease = None if lease_in is None else now + timedelta(seconds=lease_in)
+    async with any_ctx.db.write() as conn:
+        await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.kind == "external")
+            .values(
+                status=status, next_attempt_at=now + timedelta(seconds=due_in), lease_until=lease
+            )
+        )
+    async with any_ctx.db.read() as conn:
+        assert await delivery_repo.any_due(conn, now_utc()) is due
+    assert len(await delivery.claim(any_ctx, "w1", 5)) == int(due)

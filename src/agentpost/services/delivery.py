@@ -75,6 +75,12 @@ async def claim(ctx: AppContext, worker: str, limit: int) -> list[ClaimedRow]:
     """Take up to ``limit`` due rows for ``worker``, under a lease."""
     settings = ctx.settings
     now = now_utc()
+    if ctx.db.is_sqlite:
+        # A write transaction keeps every other process's writers waiting; a look costs them
+        # nothing. Many wake-ups find that an earlier claim took the rows already.
+        async with ctx.db.read() as conn:
+            if not await repo.any_due(conn, now):
+                return []
     async with ctx.db.write(durable=False) as conn:
         return await repo.claim_due(
             conn,

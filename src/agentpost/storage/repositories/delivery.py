@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.storage.records import DeliveryRecord, utc
@@ -88,6 +88,21 @@ def _claimable(source: ColumnElement[bool], limit: int) -> Select[Any]:
     )
 
 
+def _due(now: datetime) -> list[ColumnElement[bool]]:
+    """Each kind of row a worker may claim at ``now``: queued or deferred ones whose time has
+    come, and ``sending`` ones whose lease ran out."""
+    return [
+        and_(deliveries.c.status == status, deliveries.c.next_attempt_at <= now)
+        for status in RETRYABLE
+    ] + [and_(deliveries.c.status == "sending", deliveries.c.lease_until <= now)]
+
+
+async def any_due(conn: AsyncConnection, now: datetime) -> bool:
+    """Whether ``claim_due`` would find a row (one indexed probe per kind of due row)."""
+    probes = [exists().where(deliveries.c.kind == "external", source) for source in _due(now)]
+    return bool((await conn.execute(select(or_(*probes)))).scalar_one())
+
+
 def _when(value: datetime | None, default: datetime) -> datetime:
     return utc(value) if value is not None else default
 
@@ -109,12 +124,8 @@ async def claim_due(
     # One indexed range per kind of due row, each read in queue order and cut at ``limit``,
     # then merged: a single query with an OR over the statuses would read and sort every
     # due row to return the first few, so draining a backlog of n rows would cost n².
-    sources = [
-        and_(deliveries.c.status == status, deliveries.c.next_attempt_at <= now)
-        for status in RETRYABLE
-    ] + [and_(deliveries.c.status == "sending", deliveries.c.lease_until <= now)]
     candidates = []
-    for source in sources:
+    for source in _due(now):
         query = _claimable(source, limit)
         if skip_locked:
             query = query.with_for_update(skip_locked=True, of=deliveries)
