@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from agentpost.client import AgentPostClient, ClientError
 from agentpost.services import accounts
 from agentpost.services.context import AppContext
 
@@ -156,3 +158,24 @@ async def test_openapi_says_the_new_key_is_shown_once(client: httpx.AsyncClient)
         operation = paths[path]["post"]
         assert "shown only once" in operation["description"]
         assert "stops working" in operation["description"]
+
+
+async def test_the_python_client_rotates_keys(ctx: AppContext, app: FastAPI, alice: Agent) -> None:
+    """``AgentPostClient.rotate_key`` / ``rotate_owner_key`` against the real routes."""
+    dana_id, dana_key = await new_owner(ctx, "Dana")
+    transport = httpx.ASGITransport(app=app)
+    async with AgentPostClient("http://agentpost.test", MASTER_KEY, transport=transport) as admin:
+        rotated = await admin.rotate_key("alice")
+        assert (rotated.id, rotated.email) == (alice.id, alice.address)
+        assert rotated.api_key.startswith("ak_") and rotated.api_key != alice.key
+        owner = await admin.rotate_owner_key(dana_id)
+        assert (owner.id, owner.name) == (dana_id, "Dana")
+        assert owner.api_key != dana_key
+        with pytest.raises(ClientError) as missing:
+            await admin.rotate_key("nobody")
+        assert missing.value.status == 404
+    async with AgentPostClient("http://agentpost.test", alice.key, transport=transport) as old:
+        with pytest.raises(ClientError) as refused:
+            await old.me()
+        assert (refused.value.status, refused.value.code) == (401, "unauthorized")
+        assert (await old.with_key(rotated.api_key).me()).id == alice.id

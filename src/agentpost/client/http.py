@@ -47,6 +47,7 @@ from agentpost.client.models import (
     MessagePage,
     MoveResult,
     OutgoingAttachment,
+    OwnerKey,
     SearchResult,
     SendResult,
     WaitResult,
@@ -109,6 +110,17 @@ class AgentPostClient(
     async def delete_account(self, name_or_id: str) -> AgentDeleted:
         path = f"/accounts/{segment(name_or_id)}"
         return AgentDeleted.model_validate(await self._json("DELETE", path))
+
+    async def rotate_key(self, name_or_id: str) -> CreatedAgent:
+        """A new API key for an agent (its owner or the master key): the old one stops
+        working at once, in every process; the new one is in the answer, and only there."""
+        path = f"/accounts/{segment(name_or_id)}/key"
+        return CreatedAgent.model_validate(await self._json("POST", path))
+
+    async def rotate_owner_key(self, owner_id: str) -> OwnerKey:
+        """A new owner key (the master key only), with the same effect."""
+        path = f"/accounts/owners/{segment(owner_id)}/key"
+        return OwnerKey.model_validate(await self._json("POST", path))
 
     # -- sending ----------------------------------------------------------------------------
 

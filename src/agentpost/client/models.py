@@ -197,6 +197,17 @@ class DirectoryEntry(Model):
     role: str = ""
 
 
+class OwnerKey(Model):
+    """An owner with the new key a rotation gave it (shown once)."""
+
+    id: str
+    name: str
+    email: str | None = None
+    is_default: bool = False
+    created_at: datetime | None = None
+    api_key: str
+
+
 class AgentDeleted(Model):
     deleted: bool
     name: str
