@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator
@@ -144,3 +145,20 @@ async def test_a_transaction_that_need_not_be_durable_skips_the_sync_only_for_it
     else:  # SET LOCAL ended with its transaction
         async with db.read() as conn:
             assert (await conn.exec_driver_sql(query)).scalar_one() == durable
+
+
+async def test_a_lock_file_that_cannot_be_opened_leaves_writes_working_with_a_warning(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lock = Path(f"{path}.lock")
+    lock.unlink()
+    lock.mkdir()  # in the way, as another user's file would be
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    with caplog.at_level(logging.WARNING, logger="agentpost.storage.writer_lock"):
+        await _insert(db, "a")
+        await _insert(db, "b")
+    assert await _names(db) == ["a", "b"]
+    warnings = [r for r in caplog.records if r.name == "agentpost.storage.writer_lock"]
+    assert len(warnings) == 1  # once, not per transaction
+    assert f"{path}.lock" in warnings[0].getMessage()
+    await db.dispose()

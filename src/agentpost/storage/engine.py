@@ -119,13 +119,14 @@ class Database:
             yield
             return
         try:
-            await self._writer.acquire(BUSY_TIMEOUT_MS / 1000)
+            held = await self._writer.acquire(BUSY_TIMEOUT_MS / 1000)
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         try:
             yield
         finally:
-            self._writer.release()
+            if held:
+                self._writer.release()
 
     async def serialize(self, conn: AsyncConnection, key: int) -> None:
         """Make concurrent holders of ``key`` wait for each other until this transaction ends.

@@ -12,58 +12,91 @@ shell, is waited for by the busy handler as before).
 
 The lock belongs to the open file description, so one per ``Database``: writers of one
 process are already serialised by its own ``asyncio.Lock`` before they come here. A process
-that dies releases it (the kernel closes its files).
+that dies releases it (the kernel closes its files). A lock file this process cannot open
+(another user's, say) leaves it with the busy handler alone, and a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 LOCK_SUFFIX = ".lock"
 
 
 class WriterLock:
-    """The exclusive flock on ``<database>.lock``; blocking waits run in a thread."""
+    """The exclusive flock on ``<database>.lock``; blocking waits run in a thread of its own."""
 
     def __init__(self, database: Path) -> None:
         self.path = database.with_name(database.name + LOCK_SUFFIX)
         self._fd = -1  # opened on first use, and again after close() (an engine outlives it)
+        self._opened = 0  # counts openings: a late hand-back must not touch a later file
+        self._unusable = False
+        # Its own thread: a wait that outlasts its caller (timed out, cancelled) stays blocked
+        # there until the lock frees, and must not tie up the loop's shared executor.
+        self._waits: ThreadPoolExecutor | None = None
 
-    async def acquire(self, timeout: float) -> None:
+    async def acquire(self, timeout: float) -> bool:
         """Take the lock, waiting up to ``timeout`` seconds for another process to release
-        it (TimeoutError after that)."""
-        if self._fd < 0:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        it (TimeoutError after that). False when there is no lock file to take."""
+        if not self._open():
+            return False
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
+            return True
         except BlockingIOError:
             pass
+        if self._waits is None:
+            self._waits = ThreadPoolExecutor(1, thread_name_prefix="agentpost-writer-lock")
         waiting = asyncio.get_running_loop().run_in_executor(
-            None, fcntl.flock, self._fd, fcntl.LOCK_EX
+            self._waits, fcntl.flock, self._fd, fcntl.LOCK_EX
         )
         try:
             await asyncio.wait_for(asyncio.shield(waiting), timeout)
         except BaseException:
             # Cancelled or timed out while the thread still waits: whenever it gets the lock,
             # give it straight back, or this process would hold it for good.
-            waiting.add_done_callback(self._release_when_taken)
+            opened = self._opened
+            waiting.add_done_callback(lambda w: self._release_when_taken(w, opened))
             raise
+        return True
 
     def release(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def _release_when_taken(self, waiting: asyncio.Future[None]) -> None:
-        if not waiting.cancelled() and waiting.exception() is None:
+    def _open(self) -> bool:
+        if self._fd < 0 and not self._unusable:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._opened += 1
+            except OSError as exc:
+                self._unusable = True
+                logger.warning(
+                    "cannot open %s (%s): writers in other processes will find this one's "
+                    "transactions by SQLite's busy handler alone, which is slower",
+                    self.path,
+                    exc.strerror or exc,
+                )
+        return self._fd >= 0
+
+    def _release_when_taken(self, waiting: asyncio.Future[None], opened: int) -> None:
+        if opened == self._opened and not waiting.cancelled() and waiting.exception() is None:
             self.release()
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if self._waits is not None:
+            self._waits.shutdown(wait=False)
+            self._waits = None
 
 
 def for_database(database: str | None) -> WriterLock | None:
