@@ -126,3 +126,20 @@ async def test_a_writer_gives_up_after_the_busy_timeout_and_loses_nothing(
     async with db.read() as conn:
         names = (await conn.execute(text("SELECT name FROM t"))).scalars().all()
     assert names == ["later"]
+
+
+async def test_what_runs_after_a_commit_cannot_make_it_look_failed(db: Database) -> None:
+    """``commit_then``'s follow-up (the writer lock's release) failing must not turn a
+    COMMIT that happened into an error: the caller would retry a write that is on disk."""
+
+    def broken() -> None:
+        raise OSError("release failed")
+
+    async with db.engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        await driver.begin_immediate(1000)
+        driver.raw.execute("INSERT INTO t (name) VALUES ('kept')")
+        await driver.commit_then(broken)
+    async with db.read() as conn:
+        names = (await conn.execute(text("SELECT name FROM t"))).scalars().all()
+    assert names == ["kept"]

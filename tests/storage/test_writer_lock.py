@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from agentpost.services.context import AppContext
 from agentpost.storage.engine import Database
+from agentpost.storage.writer_lock import WriterLock
 
 pytestmark = pytest.mark.anyio
 
@@ -162,3 +163,16 @@ async def test_a_lock_file_that_cannot_be_opened_leaves_writes_working_with_a_wa
     assert len(warnings) == 1  # once, not per transaction
     assert f"{path}.lock" in warnings[0].getMessage()
     await db.dispose()
+
+
+async def test_a_release_that_fails_warns_and_does_not_raise(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It runs after a COMMIT that happened: raising would make the write look failed."""
+    lock = WriterLock(path)
+    assert await lock.acquire(1.0)
+    os.close(lock._fd)  # the descriptor gone from under it (EBADF on unlock)
+    with caplog.at_level(logging.WARNING, logger="agentpost.storage.writer_lock"):
+        lock.release()
+    assert any("cannot release" in r.getMessage() for r in caplog.records)
+    assert _lock_is_free(path)  # closing the file dropped the lock anyway

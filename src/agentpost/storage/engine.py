@@ -2,7 +2,8 @@
 
 SQLite allows one writer at a time, so write transactions in this process are serialised by a
 lock and open with ``BEGIN IMMEDIATE`` (a deferred BEGIN could fail to upgrade its read lock
-when another process writes). PostgreSQL needs neither: it uses row locks.
+when another process writes); between processes, writer_lock.py hands the database over the
+moment a commit is done. PostgreSQL needs none of this: it uses row locks.
 """
 
 from __future__ import annotations

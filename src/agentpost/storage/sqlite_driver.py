@@ -22,6 +22,7 @@ else (transactions, functions, closing) is aiosqlite's own.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -134,7 +135,9 @@ class OneTripConnection(aiosqlite.Connection):
         def commit() -> None:
             self._conn.execute("COMMIT")
             if after is not None:
-                after()
+                # The commit is done: nothing after it may make the caller think otherwise.
+                with contextlib.suppress(Exception):
+                    after()
 
         await self.run(commit)
 

@@ -68,8 +68,12 @@ class WriterLock:
         return True
 
     def release(self) -> None:
+        """Let the next writer in. Never raises: it runs after a COMMIT that did happen."""
         if self._fd >= 0:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            except OSError as exc:  # the file closes with the process, which frees it then
+                logger.warning("cannot release %s: %s", self.path, exc.strerror or exc)
 
     def _open(self) -> bool:
         if self._fd < 0 and not self._unusable:
