@@ -16,6 +16,7 @@ from agentpost.cli.common import (
     DataDirOption,
     DomainOption,
     JsonOption,
+    YesOption,
     admin_session,
     build_settings,
     confirm_new_key,
@@ -133,7 +134,7 @@ def list_command(
 @app.command("delete")
 def delete_command(
     name: Annotated[str, typer.Argument(help="The agent to delete.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
@@ -152,7 +153,7 @@ def delete_command(
 @app.command("rotate-key")
 def rotate_key_command(
     name: Annotated[str, typer.Argument(help="The agent (name or id) that gets a new key.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,

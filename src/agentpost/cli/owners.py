@@ -17,6 +17,7 @@ from agentpost.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
     JsonOption,
+    YesOption,
     admin_session,
     build_settings,
     confirm_new_key,
@@ -113,7 +114,7 @@ def list_command(
 @app.command("rotate-key")
 def rotate_key_command(
     owner_id: Annotated[str, typer.Argument(help="The owner's id (`agentpost owner list`).")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,

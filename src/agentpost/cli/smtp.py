@@ -20,6 +20,7 @@ from agentpost.cli.common import (
     DatabaseUrlOption,
     DataDirOption,
     JsonOption,
+    YesOption,
     admin_session,
     build_settings,
     out_console,
@@ -327,7 +328,7 @@ async def _remove(settings: Settings, ref: str) -> SmtpConfigRecord:
 @app.command("remove")
 def remove_command(
     config: ConfigArg,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
