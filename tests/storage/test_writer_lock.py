@@ -13,6 +13,8 @@ import fcntl
 import logging
 import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -176,3 +178,40 @@ async def test_a_release_that_fails_warns_and_does_not_raise(
         lock.release()
     assert any("cannot release" in r.getMessage() for r in caplog.records)
     assert _lock_is_free(path)  # closing the file dropped the lock anyway
+
+
+async def test_a_process_whose_wait_timed_out_still_exits(path: Path) -> None:
+    """The thread left blocked in flock() behind a hung holder must not keep the process
+    alive (an executor's thread would be joined at exit, for as long as the holder hangs)."""
+    script = f"""
+import asyncio, sqlite3
+from sqlalchemy import text
+from agentpost.storage import engine
+
+engine.BUSY_TIMEOUT_MS = 200
+
+async def main():
+    db = engine.Database("sqlite+aiosqlite:///{path}")
+    try:
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO t (name) VALUES ('x')"))
+    except sqlite3.OperationalError as exc:
+        print("refused:", exc)
+    await db.dispose()
+
+asyncio.run(main())
+"""
+    holder = os.open(f"{path}.lock", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # hung inside its transaction, for the whole test
+    try:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(holder)
+    assert done.returncode == 0, done.stderr
+    assert "refused: database is locked" in done.stdout

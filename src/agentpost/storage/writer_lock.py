@@ -19,10 +19,12 @@ that dies releases it (the kernel closes its files). A lock file this process ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -38,9 +40,7 @@ class WriterLock:
         self._fd = -1  # opened on first use, and again after close() (an engine outlives it)
         self._opened = 0  # counts openings: a late hand-back must not touch a later file
         self._unusable = False
-        # Its own thread: a wait that outlasts its caller (timed out, cancelled) stays blocked
-        # there until the lock frees, and must not tie up the loop's shared executor.
-        self._waits: ThreadPoolExecutor | None = None
+        self._waits: _Waits | None = None  # started on the first wait
 
     async def acquire(self, timeout: float) -> bool:
         """Take the lock, waiting up to ``timeout`` seconds for another process to release
@@ -53,10 +53,8 @@ class WriterLock:
         except BlockingIOError:
             pass
         if self._waits is None:
-            self._waits = ThreadPoolExecutor(1, thread_name_prefix="agentpost-writer-lock")
-        waiting = asyncio.get_running_loop().run_in_executor(
-            self._waits, fcntl.flock, self._fd, fcntl.LOCK_EX
-        )
+            self._waits = _Waits()
+        waiting = self._waits.wait(self._fd)
         try:
             await asyncio.wait_for(asyncio.shield(waiting), timeout)
         except BaseException:
@@ -99,8 +97,55 @@ class WriterLock:
             os.close(self._fd)
             self._fd = -1
         if self._waits is not None:
-            self._waits.shutdown(wait=False)
+            self._waits.stop()
             self._waits = None
+
+
+_Request = tuple[int, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+
+
+class _Waits:
+    """A thread that blocks in flock() for the waits handed to it, one after another.
+
+    Its own thread, not an executor's: a wait that outlasts its caller (timed out, cancelled)
+    stays blocked until the lock frees, and must neither tie up the loop's shared executor
+    nor keep the process from exiting (executor threads are joined at exit; this one is a
+    daemon)."""
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        thread = threading.Thread(target=self._serve, name="agentpost-writer-lock", daemon=True)
+        thread.start()
+
+    def wait(self, fd: int) -> asyncio.Future[None]:
+        """Done once this process holds the lock on ``fd`` (or with the OSError flock gave)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._requests.put((fd, loop, done))
+        return done
+
+    def stop(self) -> None:
+        self._requests.put(None)  # after the waits already handed over
+
+    def _serve(self) -> None:
+        while (request := self._requests.get()) is not None:
+            fd, loop, done = request
+            failure: OSError | None = None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                failure = exc
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, done, failure)
+
+
+def _settle(done: asyncio.Future[None], failure: OSError | None) -> None:
+    if done.done():
+        return
+    if failure is None:
+        done.set_result(None)
+    else:
+        done.set_exception(failure)
 
 
 def for_database(database: str | None) -> WriterLock | None:
