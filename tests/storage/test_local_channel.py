@@ -198,3 +198,24 @@ def test_the_database_file_of_a_url(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert database_file("sqlite+aiosqlite://") is None
     assert database_file("sqlite+aiosqlite:///:memory:") is None
     assert database_file("sqlite+aiosqlite:///file:m?mode=memory&cache=shared&uri=true") is None
+
+
+async def test_a_kept_listing_still_sees_processes_that_come_and_go(tmp_path: Path) -> None:
+    """A sender reuses its listing of the sockets while the directory stays unchanged, and
+    lists again when a process binds or goes: the newcomer gets the next payload and the
+    departed one is no longer sent to."""
+    database = tmp_path / "agentpost.db"
+    async with channel(database) as (sender, _), channel(database) as (_, first_got):
+        # Age the directory, so the sender's next listing is one it keeps.
+        os.utime(socket_dir(database), ns=(0, 0))
+        await sender.send("one")
+        assert await asyncio.wait_for(first_got.get(), WAIT) == "one"
+        async with channel(database) as (newcomer, newcomer_got):
+            await sender.send("two")
+            assert await asyncio.wait_for(newcomer_got.get(), WAIT) == "two"
+            assert await asyncio.wait_for(first_got.get(), WAIT) == "two"
+            departed = newcomer.path.name
+        os.utime(socket_dir(database), ns=(0, 0))
+        await sender.send("three")
+        assert await asyncio.wait_for(first_got.get(), WAIT) == "three"
+        assert departed not in sender._peers()

@@ -47,11 +47,13 @@ from agentpost.services.context import AppContext
 API_PREFIX = "/api/v1"
 # Clients of the original AgenticMail keep working against the same routes.
 COMPAT_PREFIX = "/api/agenticmail"
+# Requests are matched against the routes in this order, one by one: the mail routes, sends
+# above all, come first.
 KEYED_ROUTERS = (
+    mail.router,
     accounts.router,
     smtp_config_routes.router,
     audit_routes.router,
-    mail.router,
     folders.router,
     batch.router,
     events.router,

@@ -34,27 +34,35 @@ async def get_ctx(request: Request) -> AppContext:
 CtxDep = Annotated[AppContext, Depends(get_ctx)]
 
 
-async def get_principal(
-    ctx: CtxDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
+async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     if credentials is None:
         raise Unauthenticated("missing API key: send the header Authorization: Bearer <key>")
+    ctx: AppContext = request.app.state.ctx
     return await accounts.authenticate(ctx, credentials.credentials)
 
 
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+# Each caller dependency reads the context itself and has the bearer scheme as its only
+# sub-dependency (which also puts the scheme in the OpenAPI schema): FastAPI's solving of
+# each further level (get_agent → get_principal → get_ctx) costs more than the key lookup (a
+# cached hash), on every request. No route takes two of them.
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-async def get_agent(principal: PrincipalDep) -> AgentRecord:
-    return principal.require_agent()
+async def get_principal(request: Request, credentials: BearerDep) -> Principal:
+    return await _caller(request, credentials)
 
 
-async def get_admin_or_owner(principal: PrincipalDep) -> Principal:
+async def get_agent(request: Request, credentials: BearerDep) -> AgentRecord:
+    return (await _caller(request, credentials)).require_agent()
+
+
+async def get_admin_or_owner(request: Request, credentials: BearerDep) -> Principal:
+    principal = await _caller(request, credentials)
     principal.require_admin_or_owner()
     return principal
 
 
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AgentDep = Annotated[AgentRecord, Depends(get_agent)]
 AdminOrOwnerDep = Annotated[Principal, Depends(get_admin_or_owner)]
 

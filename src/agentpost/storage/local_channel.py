@@ -17,6 +17,7 @@ one datagram, each framed by its length.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -36,6 +37,7 @@ DATAGRAM_BYTES = 32_768  # a batch's size; one payload (MAX_PAYLOAD at most) alw
 FRAME = struct.Struct("!I")  # each payload's length in bytes, before its UTF-8 text
 SUN_PATH_MAX = 107  # bytes of a socket path the kernel accepts (sun_path less its NUL)
 WARN_EVERY_SECONDS = 10.0  # lost batches are counted in between, not logged one by one
+LISTING_SETTLE_NS = 1_000_000_000  # how long the directory must be still to trust a listing
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,8 @@ class LocalChannel:
         self._dir_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outgoing: list[bytes] = []
+        # (the directory's mtime, the other sockets in it) of the last settled listing
+        self._listing: tuple[int, list[str]] | None = None
         self._lost = 0
         self._warned_at = -WARN_EVERY_SECONDS
 
@@ -122,12 +126,28 @@ class LocalChannel:
                     break
 
     def _peers(self) -> list[str]:
+        """The other processes' sockets. Listing the directory costs more than the sends, so
+        a listing is reused while the directory's mtime shows nothing was added or removed.
+        The mtime moves in clock ticks of a few ms, so a change in the same tick as the
+        listing would go unseen: a listing counts only once the directory has been still for
+        LISTING_SETTLE_NS."""
+        mtime = None
+        if self._dir_fd is not None:
+            with contextlib.suppress(OSError):
+                mtime = os.fstat(self._dir_fd).st_mtime_ns
+        if mtime is not None and self._listing is not None and self._listing[0] == mtime:
+            return self._listing[1]
         try:
             with os.scandir(self.directory) as entries:
-                return [e.name for e in entries if e.name.endswith(SUFFIX) and e.name != self._name]
+                peers = [
+                    e.name for e in entries if e.name.endswith(SUFFIX) and e.name != self._name
+                ]
         except OSError as exc:
             logger.warning("cannot list event sockets in %s: %s", self.directory, exc)
             return []
+        settled = mtime is not None and time.time_ns() - mtime > LISTING_SETTLE_NS
+        self._listing = (mtime, peers) if mtime is not None and settled else None
+        return peers
 
     def _send_to(self, peer: str, batch: bytes) -> bool:
         """Send one batch; False when the peer should get no more of this flush."""

@@ -19,9 +19,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials
 
-from agentpost.api.deps import AgentDep, CtxDep, bearer
+from agentpost.api.deps import AgentDep, BearerDep, CtxDep
 from agentpost.api.in_process import in_process_client
 from agentpost.api.schemas import ApiModel
 from agentpost.client import ClientError
@@ -96,7 +95,7 @@ async def list_tools(
 
 
 async def _caller_key(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    credentials: BearerDep,
 ) -> str:
     return credentials.credentials.strip() if credentials is not None else ""
 

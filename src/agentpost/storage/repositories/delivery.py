@@ -8,12 +8,26 @@ each other; on SQLite the caller's ``BEGIN IMMEDIATE`` transaction already exclu
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.storage.records import DeliveryRecord, utc
@@ -68,9 +82,16 @@ class QueueRow:
     subject: str
 
 
-def _claimable(source: ColumnElement[bool], limit: int) -> Select[Any]:
-    """The first ``limit`` external rows of one kind of due row, oldest due first, with what
-    a worker needs to send them."""
+# The worker's statements are built once, with their values as parameters: it runs them for
+# every few messages, and building a statement (and its cache key) costs more than running it.
+_NOW = bindparam("now", type_=deliveries.c.next_attempt_at.type)
+_IDS: BindParameter[int] = bindparam("ids", expanding=True)
+_WORKER = bindparam("worker", type_=deliveries.c.claimed_by.type)
+
+
+def _claimable(source: ColumnElement[bool]) -> Select[Any]:
+    """The first ``:limit`` external rows of one kind of due row, oldest due first, with
+    what a worker needs to send them."""
     return (
         select(
             deliveries,
@@ -84,23 +105,37 @@ def _claimable(source: ColumnElement[bool], limit: int) -> Select[Any]:
         .join(messages, messages.c.id == deliveries.c.message_row_id)
         .where(deliveries.c.kind == "external", source)
         .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
 
 
-def _due(now: datetime) -> list[ColumnElement[bool]]:
-    """Each kind of row a worker may claim at ``now``: queued or deferred ones whose time has
-    come, and ``sending`` ones whose lease ran out."""
-    return [
-        and_(deliveries.c.status == status, deliveries.c.next_attempt_at <= now)
-        for status in RETRYABLE
-    ] + [and_(deliveries.c.status == "sending", deliveries.c.lease_until <= now)]
+# Each kind of row a worker may claim at ``:now``: queued or deferred ones whose time has
+# come, and ``sending`` ones whose lease ran out.
+_DUE = [
+    and_(deliveries.c.status == status, deliveries.c.next_attempt_at <= _NOW)
+    for status in RETRYABLE
+] + [and_(deliveries.c.status == "sending", deliveries.c.lease_until <= _NOW)]
+_ANY_DUE = select(or_(*(exists().where(deliveries.c.kind == "external", due) for due in _DUE)))
+_CLAIMABLE = [_claimable(due) for due in _DUE]
+_CLAIMABLE_SKIP_LOCKED = [q.with_for_update(skip_locked=True, of=deliveries) for q in _CLAIMABLE]
+_CLAIM = (
+    update(deliveries)
+    .where(deliveries.c.id.in_(_IDS))
+    .values(
+        status="sending",
+        claimed_by=_WORKER,
+        lease_until=bindparam("lease", type_=deliveries.c.lease_until.type),
+        deadline_at=func.coalesce(
+            deliveries.c.deadline_at, bindparam("deadline", type_=deliveries.c.deadline_at.type)
+        ),
+        updated_at=_NOW,
+    )
+)
 
 
 async def any_due(conn: AsyncConnection, now: datetime) -> bool:
     """Whether ``claim_due`` would find a row (one indexed probe per kind of due row)."""
-    probes = [exists().where(deliveries.c.kind == "external", source) for source in _due(now)]
-    return bool((await conn.execute(select(or_(*probes)))).scalar_one())
+    return bool((await conn.execute(_ANY_DUE, {"now": now})).scalar_one())
 
 
 def _when(value: datetime | None, default: datetime) -> datetime:
@@ -125,25 +160,15 @@ async def claim_due(
     # then merged: a single query with an OR over the statuses would read and sort every
     # due row to return the first few, so draining a backlog of n rows would cost n².
     candidates = []
-    for source in _due(now):
-        query = _claimable(source, limit)
-        if skip_locked:
-            query = query.with_for_update(skip_locked=True, of=deliveries)
-        candidates += (await conn.execute(query)).mappings().all()
+    for query in _CLAIMABLE_SKIP_LOCKED if skip_locked else _CLAIMABLE:
+        candidates += (await conn.execute(query, {"now": now, "limit": limit})).mappings().all()
     rows = sorted(candidates, key=lambda r: (_when(r["next_attempt_at"], now), r["id"]))[:limit]
     if not rows:
         return []
     ids = [int(r["id"]) for r in rows]
     await conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_(ids))
-        .values(
-            status="sending",
-            claimed_by=worker,
-            lease_until=lease_until,
-            deadline_at=func.coalesce(deliveries.c.deadline_at, deadline_at),
-            updated_at=now,
-        )
+        _CLAIM,
+        {"ids": ids, "worker": worker, "lease": lease_until, "deadline": deadline_at, "now": now},
     )
     return [
         ClaimedRow(
@@ -164,8 +189,6 @@ async def claim_due(
     ]
 
 
-# Built once: the worker asks each time its queue runs dry, and building a statement costs
-# more than running it.
 _NEXT_RETRY = select(func.min(deliveries.c.next_attempt_at)).where(
     deliveries.c.kind == "external", deliveries.c.status.in_(RETRYABLE)
 )
@@ -182,11 +205,33 @@ async def next_due_at(conn: AsyncConnection) -> datetime | None:
     return min(times) if times else None
 
 
+_BLOBS = select(message_blobs.c.id, message_blobs.c.raw).where(message_blobs.c.id.in_(_IDS))
+
+
 async def blobs(conn: AsyncConnection, blob_ids: Sequence[int]) -> dict[int, bytes]:
-    result = await conn.execute(
-        select(message_blobs.c.id, message_blobs.c.raw).where(message_blobs.c.id.in_(set(blob_ids)))
-    )
+    result = await conn.execute(_BLOBS, {"ids": sorted(set(blob_ids))})
     return {int(r[0]): bytes(r[1]) for r in result.all()}
+
+
+@functools.cache
+def _finish_statement(columns: tuple[str, ...], attempted: bool) -> Update:
+    """The UPDATE that records one outcome, setting ``columns`` (each from the parameter
+    ``v_<column>``), built once per shape of outcome."""
+    values: dict[str, Any] = {
+        name: bindparam(f"v_{name}", type_=deliveries.c[name].type) for name in columns
+    }
+    if attempted:
+        values["attempts"] = deliveries.c.attempts + 1
+    return (
+        update(deliveries)
+        .where(
+            deliveries.c.id.in_(_IDS),
+            deliveries.c.claimed_by == _WORKER,
+            deliveries.c.status == "sending",
+        )
+        .values(claimed_by=None, lease_until=None, **values)
+        .returning(deliveries.c.id)
+    )
 
 
 async def finish(
@@ -203,21 +248,13 @@ async def finish(
     took it, or an operator changed it): that worker's outcome counts, not this one.
     ``attempted`` counts one more attempt on each row.
     """
-    if attempted:
-        values = {**values, "attempts": deliveries.c.attempts + 1}
+    statement = _finish_statement(tuple(sorted(values)), attempted)
+    params = {f"v_{name}": value for name, value in values.items()}
     done: set[int] = set()
     id_list = list(ids)
     for start in range(0, len(id_list), 500):  # SQLite caps bound parameters per statement
-        result = await conn.execute(
-            update(deliveries)
-            .where(
-                deliveries.c.id.in_(id_list[start : start + 500]),
-                deliveries.c.claimed_by == worker,
-                deliveries.c.status == "sending",
-            )
-            .values(claimed_by=None, lease_until=None, **values)
-            .returning(deliveries.c.id)
-        )
+        chunk = {"ids": id_list[start : start + 500], "worker": worker, **params}
+        result = await conn.execute(statement, chunk)
         done.update(int(r[0]) for r in result.all())
     return done
 
@@ -237,9 +274,12 @@ async def release(conn: AsyncConnection, ids: Sequence[int], worker: str, now: d
     )
 
 
+_INSERT_ATTEMPTS = insert(delivery_attempts)
+
+
 async def insert_attempts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(insert(delivery_attempts), rows)
+        await conn.execute(_INSERT_ATTEMPTS, rows)
 
 
 def _record(r: Any) -> DeliveryRecord:
