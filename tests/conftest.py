@@ -13,6 +13,7 @@ from agentpost.config import Settings
 from agentpost.services import accounts
 from agentpost.services.accounts import Principal
 from agentpost.services.context import AppContext, build_context
+from agentpost.testing import templates
 from agentpost.testing.factories import admin_principal, make_agent
 from agentpost.testing.postgres import create_database, database_url, drop_database
 
@@ -37,8 +38,15 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def ctx(settings: Settings) -> AsyncIterator[AppContext]:
+async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file to copy (agentpost/testing/templates.py), made once per run."""
+    return await templates.sqlite_template(tmp_path_factory.getbasetemp() / "schema-template")
+
+
+@pytest.fixture
+async def ctx(settings: Settings, sqlite_template: Path) -> AsyncIterator[AppContext]:
     """A migrated SQLite context with the default owner and a known master key."""
+    templates.seed_sqlite(sqlite_template, settings)
     context = await build_context(settings)
     await accounts.ensure_bootstrap(context)
     yield context
@@ -46,12 +54,16 @@ async def ctx(settings: Settings) -> AsyncIterator[AppContext]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def any_ctx(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[AppContext]:
+async def any_ctx(
+    request: pytest.FixtureRequest, settings: Settings, sqlite_template: Path
+) -> AsyncIterator[AppContext]:
     """The same test on SQLite and on a fresh PostgreSQL database."""
     database = None
     if request.param == "postgresql":
-        database = await create_database()
+        database = await create_database(template=await templates.postgres_template())
         settings = settings.model_copy(update={"database_url": database_url(database)})
+    else:
+        templates.seed_sqlite(sqlite_template, settings)
     context = await build_context(settings)
     await accounts.ensure_bootstrap(context)
     try:

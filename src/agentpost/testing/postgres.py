@@ -18,12 +18,13 @@ def admin_dsn() -> str:
     return os.environ.get("AGENTPOST_TEST_PG", DEFAULT_ADMIN_DSN)
 
 
-async def create_database() -> str:
-    """Create a uniquely named empty database; returns its name."""
+async def create_database(template: str | None = None) -> str:
+    """Create a uniquely named database, empty or a copy of ``template``; returns its name."""
     name = f"agentpost_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     conn = await asyncpg.connect(admin_dsn())
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"{copy}')
     finally:
         await conn.close()
     return name
