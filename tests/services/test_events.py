@@ -231,3 +231,30 @@ async def test_a_process_that_cannot_make_its_socket_still_starts(
             assert (await asyncio.wait_for(mine.get(), 10)).type == "new"  # local events still
     finally:
         await ctx.close()
+
+
+async def test_a_burst_is_relayed_whole_and_in_order_even_when_one_relay_fails() -> None:
+    """Events published together (a group commit's) all reach the relay in the order they
+    were published; a relay that fails for one loses that one only, and ``drain`` returns
+    once every send is done."""
+    relayed: list[str] = []
+
+    async def relay(payload: str) -> None:
+        await asyncio.sleep(0)  # a real relay awaits (NOTIFY, a socket)
+        if '"n": 3' in payload:
+            raise OSError("the relay is down for a moment")
+        relayed.append(payload)
+
+    bus = EventBus()
+    bus.attach_relay(relay)
+    for n in range(10):
+        bus.publish(Event(agent_id="a", type="new", data={"n": n}))
+    await asyncio.sleep(0)
+    bus.announce("later")  # while the burst is being relayed
+    await bus.drain()
+    numbers = [p for p in relayed if '"n":' in p]
+    assert [int(p.split('"n": ')[1].split("}")[0]) for p in numbers] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    assert '"topic": "later"' in relayed[-1]
+    bus.publish(Event(agent_id="a", type="new", data={"n": 10}))  # the next burst goes too
+    await bus.drain()
+    assert '"n": 10' in relayed[-1]
