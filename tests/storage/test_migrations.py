@@ -13,6 +13,7 @@ folder-counter triggers of 0002, and the planner statistics it writes.
 from __future__ import annotations
 
 import ast
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,9 +25,11 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, MetaData, String, inspect, text
 
+from agentpost.services.context import AppContext
 from agentpost.storage.engine import Database
 from agentpost.storage.migrate import MIGRATIONS, _alembic_config, upgrade_to_head
 from agentpost.storage.tables import metadata
+from agentpost.testing import templates
 from agentpost.testing.postgres import create_database, database_url, drop_database
 
 pytestmark = pytest.mark.anyio
@@ -272,3 +275,25 @@ def test_revisions_import_nothing_from_agentpost() -> None:
         for path in revisions
     }
     assert {name: modules for name, modules in leaks.items() if modules} == {}
+
+
+async def test_a_copy_of_the_test_template_is_a_migrated_database(
+    any_ctx: AppContext, tmp_path: Path
+) -> None:
+    """Most tests start from a copy of a migrated template (agentpost/testing/templates.py)
+    rather than migrating: a copy is at the head revision, with exactly the tables of
+    storage/tables, and a template is named by the migrations it was made with."""
+
+    def current(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    assert await _inspect(any_ctx.db, current) == CHAIN[-1]
+    assert await _inspect(any_ctx.db, _differences(metadata)) == []
+
+    # The digest follows every byte of the scripts: an edited migration gets a new template.
+    assert templates.migrations_digest(VERSIONS) == templates.migrations_digest()
+    edited = tmp_path / "versions"
+    shutil.copytree(VERSIONS, edited)
+    script = edited / f"{CHAIN[-1]}.py"
+    script.write_text(script.read_text() + "\n# edited\n")
+    assert templates.migrations_digest(edited) != templates.migrations_digest()

@@ -32,10 +32,10 @@ _sqlite_templates: dict[Path, Path] = {}
 _postgres_template: str | None = None
 
 
-def migrations_digest() -> str:
+def migrations_digest(versions: Path = MIGRATIONS / "versions") -> str:
     """A short digest of every migration script: equal digests, equal schemas."""
     digest = hashlib.sha256()
-    for script in sorted((MIGRATIONS / "versions").glob("*.py")):
+    for script in sorted(versions.glob("*.py")):
         digest.update(script.name.encode())
         digest.update(script.read_bytes())
     return digest.hexdigest()[:16]
