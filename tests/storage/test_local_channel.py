@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from agentpost.services.events import EventBus
+from agentpost.storage import local_channel
 from agentpost.storage.local_channel import (
+    FRAME,
     SUN_PATH_MAX,
     LocalChannel,
     database_file,
@@ -120,33 +122,76 @@ async def test_an_oversize_payload_is_dropped_with_a_warning(
     ]
 
 
-async def test_a_full_receiver_loses_events_with_a_warning_and_never_blocks(
+def _read_payloads(sock: socket.socket) -> list[str]:
+    """Every payload waiting on a raw receiver socket (frames: length, then UTF-8 text)."""
+    payloads = []
+    while True:
+        try:
+            batch = sock.recv(65536)
+        except BlockingIOError:
+            return payloads
+        offset = 0
+        while offset < len(batch):
+            (length,) = FRAME.unpack_from(batch, offset)
+            start = offset + FRAME.size
+            payloads.append(batch[start : start + length].decode())
+            offset = start + length
+
+
+async def test_a_receiver_that_falls_behind_still_gets_every_event_in_order(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A process that stopped reading fills its queue: sends to it fail at once (logged), the
-    sender goes on, and the other peers still get everything."""
+    """A process that stops reading for a while fills its queue (the kernel keeps about ten
+    datagrams): what it refuses is kept and sent again, before anything newer, so it gets
+    every event in order once it reads again. The sender never blocks, and the other peers
+    get each event at once."""
     database = tmp_path / "agentpost.db"
     async with channel(database) as (first, _), channel(database) as (_second, got):
-        stuck = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        stuck.bind(str(socket_dir(database) / "99998-0badf00d.sock"))
+        slow = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        slow.bind(str(socket_dir(database) / "99998-0badf00d.sock"))
+        slow.setblocking(False)
         try:
             with caplog.at_level(logging.WARNING, "agentpost.storage.local_channel"):
                 for i in range(40):  # one datagram per turn of the loop: 40 > the kernel's queue
                     await first.send(str(i))
                     assert await asyncio.wait_for(got.get(), WAIT) == str(i)
-            pending = 0
-            stuck.setblocking(False)
-            while True:
-                try:
-                    stuck.recv(65536)
-                except BlockingIOError:
-                    break
-                pending += 1
+                received: list[str] = []
+                async with asyncio.timeout(WAIT):
+                    while len(received) < 40:
+                        received += _read_payloads(slow)
+                        await asyncio.sleep(0.01)
+        finally:
+            slow.close()
+    assert received == [str(i) for i in range(40)]
+    assert not [r for r in caplog.records if "is full" in r.getMessage()]
+
+
+async def test_a_receiver_that_never_reads_loses_its_oldest_events_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What waits for a process that stopped reading is bounded: past the limit its oldest
+    events are dropped, counted in one warning rather than logged one by one, and what it
+    finds when it reads at last are the newest."""
+    monkeypatch.setattr(local_channel, "BACKLOG_BYTES", 2000)
+    database = tmp_path / "agentpost.db"
+    async with channel(database) as (first, _), channel(database) as (_second, got):
+        stuck = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        stuck.bind(str(socket_dir(database) / "99998-0badf00d.sock"))
+        stuck.setblocking(False)
+        try:
+            with caplog.at_level(logging.WARNING, "agentpost.storage.local_channel"):
+                for i in range(200):
+                    await first.send(f"{i:04d}" + "x" * 96)
+                    assert (await asyncio.wait_for(got.get(), WAIT)).startswith(f"{i:04d}")
+            waiting = _read_payloads(stuck)
+            await asyncio.sleep(0.05)  # the retry sends the newest once the queue has room
+            waiting += _read_payloads(stuck)
         finally:
             stuck.close()
-    assert 0 < pending < 40
+    numbers = [int(p[:4]) for p in waiting]
+    assert numbers == sorted(numbers) and numbers[-1] == 199 and len(numbers) < 200
     lost = [r for r in caplog.records if "is full" in r.getMessage()]
-    assert len(lost) == 1  # repeated losses are counted, not logged one by one
+    assert len(lost) == 1
     assert "99998-0badf00d.sock" in lost[0].getMessage()
 
 

@@ -5,9 +5,12 @@ Every process on the file binds its own socket in ``<database file>.events/`` (m
 to the file: two data dirs may name one database) and sends each payload to every other socket
 there. Datagram sockets need no broker and no polling (the event loop's reader callback runs
 when one arrives), and the kernel drops nothing silently: a send to a receiver whose queue is
-full fails at once with EAGAIN, and that receiver loses those events with a warning here, as a
-slow stream subscriber loses its oldest events; the sender never blocks. A socket whose process
-is gone refuses datagrams (ECONNREFUSED) and is removed by the first sender to notice.
+full fails at once with EAGAIN. The sender never blocks on it: it keeps what was refused and
+sends it again a few milliseconds later, before anything newer for that receiver, backing off
+while the queue stays full. A process that stopped reading loses its oldest events (with a
+warning) once a megabyte waits for it, as a slow stream subscriber loses its oldest events. A
+socket whose process is gone refuses datagrams (ECONNREFUSED) and is removed by the first
+sender to notice.
 
 Linux lets about ten datagrams wait per receiver (``net.unix.max_dgram_qlen``), fewer than a
 group commit publishes, so the payloads sent in one turn of the event loop travel together in
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import secrets
@@ -38,6 +42,12 @@ FRAME = struct.Struct("!I")  # each payload's length in bytes, before its UTF-8 
 SUN_PATH_MAX = 107  # bytes of a socket path the kernel accepts (sun_path less its NUL)
 WARN_EVERY_SECONDS = 10.0  # lost batches are counted in between, not logged one by one
 LISTING_SETTLE_NS = 1_000_000_000  # how long the directory must be still to trust a listing
+# A peer whose queue is full gets what it refused again after RETRY_FIRST seconds, then after
+# twice as long each time it is still full, up to RETRY_MAX; at most BACKLOG_BYTES are kept
+# for it (a process that stopped reading), beyond that its oldest events are lost.
+RETRY_FIRST = 0.005
+RETRY_MAX = 1.0
+BACKLOG_BYTES = 1 << 20
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +81,10 @@ class LocalChannel:
         self._dir_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outgoing: list[bytes] = []
+        # Frames a peer's full queue refused, oldest first, and the retry that will resend them.
+        self._backlog: dict[str, list[bytes]] = {}
+        self._retry: asyncio.TimerHandle | None = None
+        self._retry_delay = RETRY_FIRST
         # (the directory's mtime, the other sockets in it) of the last settled listing
         self._listing: tuple[int, list[str]] | None = None
         self._lost = 0
@@ -117,13 +131,53 @@ class LocalChannel:
 
     def _flush(self) -> None:
         frames, self._outgoing = self._outgoing, []
-        if not frames or self._sock is None:
+        if self._sock is None:
             return
-        batches = _batches(frames)
-        for peer in self._peers():
-            for batch in batches:
-                if not self._send_to(peer, batch):
-                    break
+        peers = self._peers() if frames else []
+        # A peer with a backlog gets it first, then this turn's frames, in order.
+        for peer in peers + [p for p in self._backlog if p not in peers]:
+            waiting = self._backlog.pop(peer, [])
+            self._send_frames(peer, waiting + frames if peer in peers else waiting)
+        if self._backlog:
+            self._retry_later()
+
+    def _send_frames(self, peer: str, frames: list[bytes]) -> None:
+        """Send ``frames`` to ``peer`` in as few datagrams as fit; what its full queue refuses
+        is kept for a retry (up to BACKLOG_BYTES, beyond which the oldest are lost)."""
+        sent = 0
+        for batch, count in _batches(frames):
+            outcome = self._send_to(peer, batch)
+            if outcome is _Sent.FULL:
+                self._keep(peer, frames[sent:])
+                return
+            if outcome is _Sent.GONE:
+                return
+            sent += count
+
+    def _keep(self, peer: str, frames: list[bytes]) -> None:
+        size = sum(len(f) for f in frames)
+        lost = 0
+        while lost < len(frames) and size > BACKLOG_BYTES:
+            size -= len(frames[lost])
+            lost += 1
+        if lost:
+            self._note_lost(peer, lost)
+        if frames[lost:]:
+            self._backlog[peer] = frames[lost:]
+
+    def _retry_later(self) -> None:
+        """Try the backlog again soon, then less and less often while a peer stays full."""
+        if self._retry is not None or self._loop is None:
+            return
+        delay, self._retry_delay = self._retry_delay, min(self._retry_delay * 2, RETRY_MAX)
+        self._retry = self._loop.call_later(delay, self._retry_now)
+
+    def _retry_now(self) -> None:
+        self._retry = None
+        waiting = sum(len(frames) for frames in self._backlog.values())
+        self._flush()
+        if sum(len(frames) for frames in self._backlog.values()) < waiting:
+            self._retry_delay = RETRY_FIRST  # a peer caught up: keep up with it
 
     def _peers(self) -> list[str]:
         """The other processes' sockets. Listing the directory costs more than the sends, so
@@ -149,30 +203,28 @@ class LocalChannel:
         self._listing = (mtime, peers) if mtime is not None and settled else None
         return peers
 
-    def _send_to(self, peer: str, batch: bytes) -> bool:
-        """Send one batch; False when the peer should get no more of this flush."""
+    def _send_to(self, peer: str, batch: bytes) -> _Sent:
         assert self._sock is not None
         try:
             self._sock.sendto(batch, self._address(peer))
         except BlockingIOError:
-            self._note_lost(peer)
-            return False
+            return _Sent.FULL
         except ConnectionRefusedError:  # its process is gone: nobody will read this socket
             (self.directory / peer).unlink(missing_ok=True)
-            return False
+            return _Sent.GONE
         except FileNotFoundError:  # closed since the listing
-            return False
+            return _Sent.GONE
         except OSError as exc:
             logger.warning("could not relay events to %s: %s", peer, exc)
-            return False
-        return True
+            return _Sent.GONE
+        return _Sent.OK
 
-    def _note_lost(self, peer: str) -> None:
-        self._lost += 1
+    def _note_lost(self, peer: str, count: int) -> None:
+        self._lost += count
         now = time.monotonic()
         if now - self._warned_at >= WARN_EVERY_SECONDS:
             logger.warning(
-                "event socket %s is full: %d batch(es) of events lost by slow processes",
+                "event socket %s is full: %d event(s) lost by a process that does not read",
                 peer,
                 self._lost,
             )
@@ -199,6 +251,9 @@ class LocalChannel:
             return
         await asyncio.sleep(0)  # relays scheduled just before (EventBus tasks) queue first
         self._flush()
+        if self._retry is not None:  # a backlog left now is lost with this process
+            self._retry.cancel()
+            self._retry = None
         if self._loop is not None:
             self._loop.remove_reader(self._sock.fileno())
         self._sock.close()
@@ -209,18 +264,25 @@ class LocalChannel:
             self._dir_fd = None
 
 
-def _batches(frames: list[bytes]) -> list[bytes]:
-    """Frames joined into datagrams of at most DATAGRAM_BYTES."""
-    batches: list[bytes] = []
+class _Sent(enum.Enum):
+    OK = "ok"
+    FULL = "full"  # the peer's queue is full: try again later
+    GONE = "gone"  # the peer went away: nothing more for it
+
+
+def _batches(frames: list[bytes]) -> list[tuple[bytes, int]]:
+    """Frames joined into datagrams of at most DATAGRAM_BYTES, each with its frame count."""
+    batches: list[tuple[bytes, int]] = []
     current: list[bytes] = []
     size = 0
     for frame in frames:
         if current and size + len(frame) > DATAGRAM_BYTES:
-            batches.append(b"".join(current))
+            batches.append((b"".join(current), len(current)))
             current, size = [], 0
         current.append(frame)
         size += len(frame)
-    batches.append(b"".join(current))
+    if current:
+        batches.append((b"".join(current), len(current)))
     return batches
 
 
