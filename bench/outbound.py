@@ -15,6 +15,7 @@ its log. The system's /etc/postfix/main.cf and master.cf are backed up and resto
 
     .venv/bin/python bench/outbound.py                       # 5000 messages, 10 clients
     .venv/bin/python bench/outbound.py --messages 2000 --clients 20 --phases
+    .venv/bin/python bench/outbound.py --messages 3000 --split --rounds 3   # medians
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import resource
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -518,29 +520,55 @@ def main() -> None:
         help="also run the API and the delivery worker as two processes on one SQLite file",
     )
     parser.add_argument("--skip-postfix", action="store_true")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run everything this many times, alternating, and print each ratio's median",
+    )
     args = parser.parse_args()
     for tool in (SMTP_SINK, SMTP_SOURCE):
         if not Path(tool).exists():
             raise SystemExit(f"{tool} is missing: apt-get install postfix (see research/deps.md)")
     scratch = Path(tempfile.mkdtemp(prefix="agentpost-outbound-"))
+    ratios: dict[str, list[float]] = {}
     try:
         with smtp_sink() as sink_port:
-            ours = [run_agentpost(args, sink_port, scratch / "data")]
-            print(ours[0].line())
-            if args.split:
-                ours.append(run_agentpost(args, sink_port, scratch / "split", split=True))
-                print(ours[-1].line())
+            for number in range(1, args.rounds + 1):
+                if args.rounds > 1:
+                    print(f"-- round {number} of {args.rounds}")
+                round_dir = scratch / f"round-{number}"
+                round_dir.mkdir()
+                for name, ratio in run_round(args, sink_port, round_dir).items():
+                    ratios.setdefault(name, []).append(ratio)
             if args.phases:
                 run_phases(args, sink_port, scratch / "phases")
-            if args.skip_postfix:
-                return
-            theirs = run_postfix(args, sink_port, scratch)
-            print(theirs.line())
-        for result in ours:  # same N on both sides: the rates' ratio is the times' inverse
-            ratio = theirs.delivered_s / result.delivered_s
-            print(f"ratio {result.name} / Postfix (end to end): {ratio:.2f}")
+        if args.rounds > 1:
+            for name, values in ratios.items():
+                shown = ", ".join(f"{v:.2f}" for v in values)
+                print(f"median ratio {name} / Postfix: {statistics.median(values):.2f} ({shown})")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_round(args: argparse.Namespace, sink_port: int, scratch: Path) -> dict[str, float]:
+    """AgentPost (one process, and split with ``--split``), then Postfix, on the same load;
+    returns each way's ratio to Postfix (none with ``--skip-postfix``). A machine's speed
+    drifts between runs, so each ratio is taken within one round."""
+    ours = [run_agentpost(args, sink_port, scratch / "data")]
+    print(ours[0].line())
+    if args.split:
+        ours.append(run_agentpost(args, sink_port, scratch / "split", split=True))
+        print(ours[-1].line())
+    if args.skip_postfix:
+        return {}
+    theirs = run_postfix(args, sink_port, scratch)
+    print(theirs.line())
+    ratios = {}
+    for result in ours:  # same N on both sides: the rates' ratio is the times' inverse
+        ratios[result.name] = theirs.delivered_s / result.delivered_s
+        print(f"ratio {result.name} / Postfix (end to end): {ratios[result.name]:.2f}")
+    return ratios
 
 
 if __name__ == "__main__":
