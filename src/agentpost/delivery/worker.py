@@ -159,14 +159,11 @@ class DeliveryWorker:
         groups: dict[tuple[int, str | None], list[ClaimedRow]] = defaultdict(list)
         for row in rows:
             groups[(row.message_row_id, row.config_id)].append(row)
-        blobs = await queue.load_blobs(self.ctx, [r.blob_id for r in rows])
-        targets = await queue.endpoints(
-            self.ctx, self._resolver, {(r.config_id, r.owner_id) for r in rows}
-        )
+        ready = await queue.sendable(self.ctx, self._resolver, rows)
         for group in groups.values():
             first = group[0]
-            target = targets[(first.config_id, first.owner_id)]
-            task = asyncio.create_task(self._deliver(group, blobs[first.blob_id], target))
+            target = ready.targets[(first.config_id, first.owner_id)]
+            task = asyncio.create_task(self._deliver(group, ready.blobs[first.blob_id], target))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(rows) >= free

@@ -105,31 +105,38 @@ async def next_due(ctx: AppContext) -> datetime | None:
         return await repo.next_due_at(conn)
 
 
-async def load_blobs(ctx: AppContext, blob_ids: list[int]) -> dict[int, bytes]:
-    async with ctx.db.read() as conn:
-        return await repo.blobs(conn, blob_ids)
+@dataclass(frozen=True, slots=True)
+class Sendable:
+    """What a worker needs to send its claimed rows: the raw messages by blob id, and each
+    (config id, owner id)'s endpoint or why there is none."""
+
+    blobs: dict[int, bytes]
+    targets: dict[tuple[str | None, str], SmtpEndpoint | str]
 
 
-async def endpoints(
-    ctx: AppContext, resolver: Resolver, keys: set[tuple[str | None, str]]
-) -> dict[tuple[str | None, str], SmtpEndpoint | str]:
-    """(config id, owner id) → its endpoint, or why there is none."""
-    found: dict[tuple[str | None, str], SmtpEndpoint | str] = {}
+async def sendable(ctx: AppContext, resolver: Resolver, rows: list[ClaimedRow]) -> Sendable:
+    """The messages and endpoints of claimed rows, read on one connection."""
     async with ctx.db.read() as conn:
-        for config_id, owner_id in keys:
-            try:
-                endpoint = await resolver(ctx, conn, config_id, owner_id)
-            except AgentPostError as exc:
-                found[(config_id, owner_id)] = f"SMTP configuration unusable: {exc.message}"
-                continue
-            if endpoint is None and config_id is not None:
-                found[(config_id, owner_id)] = (
-                    "the SMTP configuration this send was granted is missing or inactive: "
-                    "the owner must reactivate it or assign another"
-                )
-            else:
-                found[(config_id, owner_id)] = endpoint or NO_CONFIGURATION
-    return found
+        blobs = await repo.blobs(conn, [r.blob_id for r in rows])
+        keys = {(r.config_id, r.owner_id) for r in rows}
+        targets = {key: await _target(ctx, conn, resolver, *key) for key in keys}
+    return Sendable(blobs, targets)
+
+
+async def _target(
+    ctx: AppContext, conn: AsyncConnection, resolver: Resolver, config_id: str | None, owner_id: str
+) -> SmtpEndpoint | str:
+    """The endpoint to send through, or why there is none."""
+    try:
+        endpoint = await resolver(ctx, conn, config_id, owner_id)
+    except AgentPostError as exc:
+        return f"SMTP configuration unusable: {exc.message}"
+    if endpoint is None and config_id is not None:
+        return (
+            "the SMTP configuration this send was granted is missing or inactive: "
+            "the owner must reactivate it or assign another"
+        )
+    return endpoint or NO_CONFIGURATION
 
 
 @dataclass(frozen=True, slots=True)
