@@ -11,8 +11,8 @@ import socket
 import stat
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,7 @@ from agentpost.storage.notify import MAX_PAYLOAD
 pytestmark = pytest.mark.anyio
 
 WAIT = 10  # a safety net for a hung test, never what a test measures
+LOGGER = "agentpost.storage.local_channel"
 
 
 @asynccontextmanager
@@ -138,6 +139,29 @@ def _read_payloads(sock: socket.socket) -> list[str]:
             offset = start + length
 
 
+@contextmanager
+def raw_peer(database: Path) -> Iterator[socket.socket]:
+    """A socket among the channel's peers that reads only when the test does: a process
+    that stopped reading."""
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        peer.bind(str(socket_dir(database) / "99998-0badf00d.sock"))
+        peer.setblocking(False)
+        yield peer
+    finally:
+        peer.close()
+
+
+async def read_until(peer: socket.socket, done: Callable[[list[str]], bool]) -> list[str]:
+    """Read ``peer`` as it fills (retries come later) until ``done`` says it has enough."""
+    received: list[str] = []
+    async with asyncio.timeout(WAIT):
+        while not done(received):
+            received += _read_payloads(peer)
+            await asyncio.sleep(0.01)
+    return received
+
+
 async def test_a_receiver_that_falls_behind_still_gets_every_event_in_order(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -147,21 +171,11 @@ async def test_a_receiver_that_falls_behind_still_gets_every_event_in_order(
     get each event at once."""
     database = tmp_path / "agentpost.db"
     async with channel(database) as (first, _), channel(database) as (_second, got):
-        slow = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        slow.bind(str(socket_dir(database) / "99998-0badf00d.sock"))
-        slow.setblocking(False)
-        try:
-            with caplog.at_level(logging.WARNING, "agentpost.storage.local_channel"):
-                for i in range(40):  # one datagram per turn of the loop: 40 > the kernel's queue
-                    await first.send(str(i))
-                    assert await asyncio.wait_for(got.get(), WAIT) == str(i)
-                received: list[str] = []
-                async with asyncio.timeout(WAIT):
-                    while len(received) < 40:
-                        received += _read_payloads(slow)
-                        await asyncio.sleep(0.01)
-        finally:
-            slow.close()
+        with raw_peer(database) as slow, caplog.at_level(logging.WARNING, LOGGER):
+            for i in range(40):  # one datagram per turn of the loop: 40 > the kernel's queue
+                await first.send(str(i))
+                assert await asyncio.wait_for(got.get(), WAIT) == str(i)
+            received = await read_until(slow, lambda r: len(r) >= 40)
     assert received == [str(i) for i in range(40)]
     assert not [r for r in caplog.records if "is full" in r.getMessage()]
 
@@ -175,21 +189,13 @@ async def test_a_receiver_that_never_reads_loses_its_oldest_events_with_one_warn
     monkeypatch.setattr(local_channel, "BACKLOG_BYTES", 2000)
     database = tmp_path / "agentpost.db"
     async with channel(database) as (first, _), channel(database) as (_second, got):
-        stuck = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        stuck.bind(str(socket_dir(database) / "99998-0badf00d.sock"))
-        stuck.setblocking(False)
-        try:
-            with caplog.at_level(logging.WARNING, "agentpost.storage.local_channel"):
-                for i in range(200):
-                    await first.send(f"{i:04d}" + "x" * 96)
-                    assert (await asyncio.wait_for(got.get(), WAIT)).startswith(f"{i:04d}")
-            waiting = _read_payloads(stuck)
-            await asyncio.sleep(0.05)  # the retry sends the newest once the queue has room
-            waiting += _read_payloads(stuck)
-        finally:
-            stuck.close()
+        with raw_peer(database) as stuck, caplog.at_level(logging.WARNING, LOGGER):
+            for i in range(200):
+                await first.send(f"{i:04d}" + "x" * 96)
+                assert (await asyncio.wait_for(got.get(), WAIT)).startswith(f"{i:04d}")
+            waiting = await read_until(stuck, lambda r: bool(r) and r[-1].startswith("0199"))
     numbers = [int(p[:4]) for p in waiting]
-    assert numbers == sorted(numbers) and numbers[-1] == 199 and len(numbers) < 200
+    assert numbers == sorted(numbers) and len(numbers) < 200
     lost = [r for r in caplog.records if "is full" in r.getMessage()]
     assert len(lost) == 1
     assert "99998-0badf00d.sock" in lost[0].getMessage()
