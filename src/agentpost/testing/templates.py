@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
 from agentpost.config import Settings
 from agentpost.storage.engine import Database
@@ -26,7 +27,7 @@ from agentpost.storage.migrate import MIGRATIONS, upgrade_to_head
 from agentpost.testing.postgres import admin_dsn, database_url
 
 TEMPLATE_PREFIX = "agentpost_template_"
-SQLITE_NAME = "agentpost.db"
+TEMPLATE_FILE = "template.db"
 
 _sqlite_templates: dict[Path, Path] = {}
 _postgres_template: str | None = None
@@ -56,17 +57,21 @@ async def sqlite_template(directory: Path) -> Path:
 
 def _fresh_file(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    file = directory / SQLITE_NAME
+    file = directory / TEMPLATE_FILE
     file.unlink(missing_ok=True)
     return file
 
 
 def seed_sqlite(template: Path, settings: Settings) -> None:
-    """Put a copy of ``template`` where ``settings`` keeps its (not yet created) database."""
-    target = settings.data_dir / SQLITE_NAME
-    if settings.database_url is not None or target.exists():
+    """Put a copy of ``template`` where ``settings`` keeps its SQLite database, unless it
+    names another database or its file exists already."""
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
         return
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    target = Path(url.database)
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template, target)
 
 
