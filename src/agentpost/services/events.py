@@ -48,9 +48,8 @@ class EventBus:
         self._subscribers: dict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
         self._origin = uuid.uuid4().hex  # tells our own relayed events from other processes'
         self._relay: Relay | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[None]] = set()  # the relay task, while one runs
         self._outgoing: list[str] = []  # published, not yet relayed
-        self._relaying = False
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
 
     def attach_relay(self, relay: Relay) -> None:
@@ -81,25 +80,20 @@ class EventBus:
         if self._relay is None:
             return
         self._outgoing.append(json.dumps(wire))
-        if self._relaying:
+        if self._sending:
             return
         # One task relays everything published until it runs (a group commit publishes an
-        # event per send), in order: a task per event cost more than the relay itself.
-        self._relaying = True
+        # event per send), in order: a task per event cost more than the relay itself. Done
+        # (or cancelled before it ran), it leaves the rest to the next event's task.
         task = asyncio.get_running_loop().create_task(self._send_outgoing(self._relay))
         self._sending.add(task)  # keep a reference until it is done
-        task.add_done_callback(self._relayed)
+        task.add_done_callback(self._sending.discard)
 
     async def _send_outgoing(self, relay: Relay) -> None:
         while self._outgoing:
             batch, self._outgoing = self._outgoing, []
             for payload in batch:
                 await self._send(relay, payload)
-
-    def _relayed(self, task: asyncio.Task[None]) -> None:
-        # Also when cancelled before it ran: the next event's task takes what is left.
-        self._sending.discard(task)
-        self._relaying = False
 
     async def drain(self) -> None:
         """Wait for the relay sends still under way (before the channel closes: the last
