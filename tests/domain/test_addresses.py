@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
+from email.utils import getaddresses
+
 import pytest
 
+from agentpost.domain import addresses
 from agentpost.domain.addresses import (
     Address,
     AddressError,
@@ -13,6 +17,7 @@ from agentpost.domain.addresses import (
     is_valid_address,
     normalize,
     parse_address_list,
+    split_addresses,
 )
 
 
@@ -127,3 +132,45 @@ def test_invalid_agent_names_are_refused(name: str) -> None:
     """Names that would not be a safe dot-atom local part are refused with a reason."""
     with pytest.raises(AddressError, match="name must"):
         check_agent_name(name)
+
+
+# Pieces the fast path knows and the ones that must send a value to the full parser.
+_PIECES = ["a", "b.c", "x_y", "1", "-", "+", "%", ".", "..", "@", " ", "  ", "\t", ",", "<", ">"]
+_PIECES += ['"', "(", ")", ";", ":", "[", "é", "\x1c", "Ann Lee", "=?utf-8?q?x?="]
+
+
+def _random_values(count: int) -> list[str]:
+    rng = random.Random(20261207)  # fixed: the same values on every run
+    shapes = ["a@b.c", "Ann Lee <a@b.c>", "Ann<a.b@c>", "x@y, Bo <z@w>", "<a@b>", " a@b ,c@d"]
+    values = list(shapes)
+    for _ in range(count):
+        base = list(rng.choice(shapes))
+        for _ in range(rng.randint(0, 3)):  # mutate a known shape: insert, replace or drop
+            at = rng.randrange(len(base) + 1)
+            action = rng.randrange(3)
+            if action == 0 or at == len(base):
+                base.insert(at, rng.choice(_PIECES))
+            elif action == 1:
+                base[at] = rng.choice(_PIECES)
+            else:
+                del base[at]
+        values.append("".join(base))
+    return values
+
+
+def test_split_addresses_answers_exactly_as_the_email_parser() -> None:
+    # The fast path must be invisible: same pairs, same order, for odd input as for plain.
+    for value in _random_values(20000):
+        assert split_addresses(value) == getaddresses([value]), value
+
+
+def test_split_addresses_leaves_only_unusual_values_to_the_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(addresses, "getaddresses", lambda values: asked.extend(values) or [])
+    plain = ["a@b.c", "Ann Lee <a.b@c.d>", "x@y, Bo<z+tag@w-1.example>"]
+    assert [split_addresses(v) for v in plain] == [getaddresses([v]) for v in plain]
+    assert asked == []
+    split_addresses('"Lee, Ann" <a@b.c>')
+    assert asked == ['"Lee, Ann" <a@b.c>']

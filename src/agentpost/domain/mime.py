@@ -19,9 +19,9 @@ from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import format_datetime, getaddresses, make_msgid, parsedate_to_datetime
+from email.utils import format_datetime, make_msgid, parsedate_to_datetime
 
-from agentpost.domain.addresses import Address, has_line_break
+from agentpost.domain.addresses import Address, has_line_break, split_addresses
 
 PREVIEW_CHARS = 500
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
@@ -404,7 +404,7 @@ def _addresses(msg: Message, name: str) -> list[Address]:
     if not value:
         return []
     try:
-        pairs = getaddresses([value])
+        pairs = split_addresses(value)
     except Exception:
         return []
     return [Address(address=a.strip(), name=_clean_name(n)) for n, a in pairs if a and "@" in a]
