@@ -3,6 +3,7 @@ on both dialects, so a difference between the two index implementations fails a 
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +12,7 @@ from agentpost.errors import FolderNotFound
 from agentpost.services import inbox, mailbox
 from agentpost.services.context import AppContext
 from agentpost.services.mailbox import SearchCriteria
+from agentpost.storage import search
 from agentpost.storage.records import AgentRecord
 from agentpost.storage.search import TextCriteria
 
@@ -225,3 +227,15 @@ async def test_search_never_crosses_agents(any_ctx: AppContext) -> None:
     carol = await agent(any_ctx, "carol")
     assert await _uids(any_ctx, carol, text="invoic") == []
     assert await _uids(any_ctx, carol) == []
+
+
+def test_ascii_text_is_split_into_the_same_words_as_the_token_pattern() -> None:
+    # The ASCII fast path (translate and split) must index exactly the pattern's words.
+    rng = random.Random(20261207)  # fixed: the same strings on every run
+    alphabet = [chr(c) for c in range(128)] + ["ab", "XY", "12", "_", "a-b", "x@y.z"]
+    for _ in range(20000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        regex_words = search._TOKEN_RE.findall(value.lower())
+        expected = " ".join(w for w in regex_words if len(w) <= search.MAX_WORD_CHARS)
+        assert search._words(value) == expected, value
+    assert search._words("Ünïcode Straße, café") == "unicode straße cafe"  # the regex path
