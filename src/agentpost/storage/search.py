@@ -21,9 +21,22 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, bindparam, func, literal_column, text
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentpost.storage import direct
 from agentpost.storage.tables import messages
 
 _TOKEN_RE = re.compile(r"[^\W_]+")  # letters and digits, as unicode61 splits them
@@ -122,9 +135,13 @@ def row_params(dialect: str, doc: SearchDocument) -> dict[str, str]:
     }
 
 
-_FTS_INSERT = text(
-    "INSERT INTO messages_fts(rowid, from_text, to_text, subject, body) "
-    "VALUES (:id, :f, :t, :s, :b)"
+# The SQLite FTS5 table as far as inserting into it goes. Its own metadata: the migrations
+# create it (a virtual table), not storage/tables.
+_FTS_TABLE = Table(
+    "messages_fts",
+    MetaData(),
+    Column("rowid", Integer),
+    *(Column(name, String) for name in ("from_text", "to_text", "subject", "body")),
 )
 
 
@@ -134,19 +151,17 @@ async def index_rows(
     """Add stored messages to the SQLite FTS5 table (PostgreSQL indexed them with the row)."""
     if dialect != "sqlite" or not items:
         return
-    await conn.execute(
-        _FTS_INSERT,
-        [
-            {
-                "id": row_id,
-                "f": _words(doc.from_text),
-                "t": _words(doc.to_text),
-                "s": _words(doc.subject),
-                "b": _words(doc.body[:MAX_INDEXED_BODY]),
-            }
-            for row_id, doc in items
-        ],
-    )
+    rows = [
+        {
+            "rowid": row_id,
+            "from_text": _words(doc.from_text),
+            "to_text": _words(doc.to_text),
+            "subject": _words(doc.subject),
+            "body": _words(doc.body[:MAX_INDEXED_BODY]),
+        }
+        for row_id, doc in items
+    ]
+    await direct.insert(conn, _FTS_TABLE, rows)
 
 
 async def unindex_messages(conn: AsyncConnection, dialect: str, row_ids: list[int]) -> None:

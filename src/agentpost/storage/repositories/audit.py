@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentpost.storage import direct
 from agentpost.storage.tables.audit import audit_log
 
 GENESIS = "0" * 64
@@ -29,7 +30,7 @@ async def chain_head(conn: AsyncConnection) -> tuple[int, str]:
 
 async def append_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Several rows in one statement (an executemany when there are more than one)."""
-    await conn.execute(_APPEND, rows[0] if len(rows) == 1 else rows)
+    await direct.insert(conn, audit_log, rows, statement=_APPEND)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentpost.storage import direct
 from agentpost.storage.records import DeliveryRecord, utc
 from agentpost.storage.tables.core import (
     agents,
@@ -278,8 +279,7 @@ _INSERT_ATTEMPTS = insert(delivery_attempts)
 
 
 async def insert_attempts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(_INSERT_ATTEMPTS, rows)
+    await direct.insert(conn, delivery_attempts, rows, statement=_INSERT_ATTEMPTS)
 
 
 def _record(r: Any) -> DeliveryRecord:

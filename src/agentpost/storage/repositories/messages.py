@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Insert, Select, delete, func, insert, sele
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentpost.storage import direct
 from agentpost.storage import search as fts
 from agentpost.storage.records import DeliveryRecord, MessageRecord, utc
 from agentpost.storage.tables import (
@@ -100,10 +101,8 @@ async def insert_blob(conn: AsyncConnection, raw: bytes) -> int:
 
 async def insert_blobs(conn: AsyncConnection, raws: Sequence[bytes]) -> list[int]:
     """Several blobs in one round trip; ids come back in input order."""
-    if len(raws) == 1:
-        return [await insert_blob(conn, raws[0])]
-    result = await conn.execute(_INSERT_BLOBS, [{"raw": raw} for raw in raws])
-    return [int(row[0]) for row in result]
+    rows = [{"raw": raw} for raw in raws]
+    return await direct.insert_ids(conn, message_blobs, rows, statement=_INSERT_BLOBS)
 
 
 async def read_blob(conn: AsyncConnection, blob_id: int) -> bytes:
@@ -152,14 +151,11 @@ async def insert_message(
 
 
 @functools.cache
-def _insert_statements(dialect: str) -> tuple[Insert, Insert]:
-    """The message INSERT for one row and for many (ids in input order), built once per
-    dialect: every stored copy runs one, and building it costs more than running it."""
+def _insert_statement(dialect: str) -> Insert:
+    """The message INSERT (ids in input order), built once per dialect: every stored copy
+    runs one, and building it costs more than running it."""
     statement = insert(messages).values(fts.row_binds(dialect))
-    return (
-        statement.returning(messages.c.id),
-        statement.returning(messages.c.id, sort_by_parameter_order=True),
-    )
+    return statement.returning(messages.c.id, sort_by_parameter_order=True)
 
 
 async def insert_messages(
@@ -167,12 +163,8 @@ async def insert_messages(
 ) -> list[int]:
     """Insert stored copies with their full-text entries in one round trip each; returns the
     row ids in input order. Batching matters: a busy listener stores groups of messages."""
-    single, many = _insert_statements(dialect)
     rows = [{**_row(new), **fts.row_params(dialect, doc)} for new, doc in items]
-    if len(rows) == 1:
-        row_ids = [int((await conn.execute(single, rows[0])).scalar_one())]
-    else:
-        row_ids = [int(row[0]) for row in await conn.execute(many, rows)]
+    row_ids = await direct.insert_ids(conn, messages, rows, statement=_insert_statement(dialect))
     await fts.index_rows(
         conn, dialect, [(i, doc) for i, (_, doc) in zip(row_ids, items, strict=True)]
     )
@@ -311,12 +303,12 @@ async def insert_deliveries(conn: AsyncConnection, messages_: Sequence[NewDelive
             "last_error": None,
             "created_at": new.at,
             "updated_at": new.at,
+            "next_attempt_at": new.at,  # the column's default, set here so the row is plain
         }
         for new in messages_
         for recipient, kind, status in new.items
     ]
-    if rows:
-        await conn.execute(_INSERT_DELIVERIES, rows[0] if len(rows) == 1 else rows)
+    await direct.insert(conn, deliveries, rows, statement=_INSERT_DELIVERIES)
 
 
 async def deliveries_for(conn: AsyncConnection, message_row_id: int) -> list[DeliveryRecord]:

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, u
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentpost.storage import direct
 from agentpost.storage.records import utc
 from agentpost.storage.tables.permissions import agent_permissions, idempotency_keys, send_log
 
@@ -122,7 +123,7 @@ async def delete_permission(conn: AsyncConnection, agent_id: str, config_id: str
 async def log_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Send-log rows (agent_id, config_id, recipients, sent_at), in one statement."""
     if rows:
-        await conn.execute(_LOG_SEND, rows[0] if len(rows) == 1 else list(rows))
+        await direct.insert(conn, send_log, rows, statement=_LOG_SEND)
 
 
 ANY_CONFIG = "*"  # count the agent's sends through every configuration

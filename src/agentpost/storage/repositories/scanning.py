@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentpost.storage import direct
 from agentpost.storage.tables.core import owners
 from agentpost.storage.tables.scanning import message_scans, reply_log, sender_reports
 
@@ -114,8 +115,7 @@ async def log_sends(conn: AsyncConnection, entries: Sequence[ReplyLogEntry]) -> 
         for entry in entries
         for party in entry.counterparties
     ]
-    if rows:
-        await conn.execute(_INSERT_REPLY_LOG, rows[0] if len(rows) == 1 else rows)
+    await direct.insert(conn, reply_log, rows, statement=_INSERT_REPLY_LOG)
 
 
 async def prune_reply_log(conn: AsyncConnection, agent_id: str, before: datetime) -> None:

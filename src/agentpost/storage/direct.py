@@ -1,0 +1,117 @@
+"""INSERTs handed straight to SQLite inside a write transaction, past SQLAlchemy's executor.
+
+SQLAlchemy's execution path (execution context, parameter processing, result set-up, the
+greenlet hop of the asyncio layer) costs about 90 µs a statement on a slow core, twenty times
+what SQLite takes to insert a row. A group of sends (services/outbox.py) runs seven INSERTs;
+the API process that runs them is what limits outbound throughput.
+
+``insert`` and ``insert_ids`` take a table and rows (dicts with the same keys). On SQLite,
+while ``Database.write`` runs statements inline (sqlite_driver.py), they render the INSERT once
+per table and set of columns and give the rows to sqlite3's ``executemany``, each value passed
+through its column type's own bind processor, so what is stored is exactly what SQLAlchemy
+would store. Anywhere else (PostgreSQL, or outside a write transaction) and for a table with
+Python-side defaults the rows do not set, they run the SQLAlchemy statement as before.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Insert, Table
+from sqlalchemy import insert as sql_insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentpost.storage.sqlite_driver import OneTripConnection
+
+Row = dict[str, Any]
+_Processor = Callable[[Any], Any] | None
+
+
+async def insert(
+    conn: AsyncConnection, table: Table, rows: Sequence[Row], *, statement: Insert | None = None
+) -> None:
+    """INSERT ``rows`` into ``table`` (``statement`` is the one SQLAlchemy runs otherwise)."""
+    if not rows:
+        return
+    plan = _plan_for(conn, table, rows)
+    if plan is None:
+        fallback = sql_insert(table) if statement is None else statement
+        await conn.execute(fallback, rows[0] if len(rows) == 1 else list(rows))
+        return
+    driver, (sql, keys, processors) = plan
+    driver.raw.executemany(sql, [_values(row, keys, processors) for row in rows])
+
+
+async def insert_ids(
+    conn: AsyncConnection, table: Table, rows: Sequence[Row], *, statement: Insert
+) -> list[int]:
+    """INSERT ``rows`` and return their ids in input order. ``statement`` must return the id
+    column, sorted by parameter order (``returning(..., sort_by_parameter_order=True)``)."""
+    if not rows:
+        return []
+    plan = _plan_for(conn, table, rows)
+    if plan is None:
+        result = await conn.execute(statement, list(rows))
+        return [int(row[0]) for row in result]
+    driver, (sql, keys, processors) = plan
+    cursor = driver.raw.cursor()
+    try:
+        ids = []
+        for row in rows:  # one execute a row: lastrowid is the id, no RETURNING needed
+            cursor.execute(sql, _values(row, keys, processors))
+            ids.append(int(cursor.lastrowid or 0))
+        return ids
+    finally:
+        cursor.close()
+
+
+_Plan = tuple[str, tuple[str, ...], tuple[_Processor, ...]]
+
+
+def _plan_for(
+    conn: AsyncConnection, table: Table, rows: Sequence[Row]
+) -> tuple[OneTripConnection, _Plan] | None:
+    if conn.dialect.name != "sqlite":
+        return None
+    driver = conn.sync_connection.connection.driver_connection if conn.sync_connection else None
+    if not isinstance(driver, OneTripConnection) or not driver.inline:
+        return None
+    first = rows[0].keys()
+    if any(row.keys() != first for row in rows[1:]):
+        return None  # rows of different shapes: SQLAlchemy sorts that out
+    keys = tuple(first)
+    plan = _compiled(table, keys, conn.dialect)
+    return None if plan is None else (driver, plan)
+
+
+@functools.cache
+def _compiled(table: Table, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None:
+    """The INSERT's SQL for these columns, its parameters' order and their processors; None
+    when a column left out has a default computed in Python (SQLAlchemy would fill it). An
+    insert sentinel may be left out: it only orders the RETURNING rows of a multi-row
+    INSERT, and it is nullable."""
+    given = set(keys)
+    for column in table.columns:
+        if column.key in given or (column.default is None and column.onupdate is None):
+            continue
+        if column.default is None or not column.default.is_sentinel:
+            return None
+    compiled = sql_insert(table).compile(dialect=dialect, column_keys=list(keys))
+    order = tuple(compiled.positiontup or ())
+    if set(order) != given:
+        return None
+    processors = tuple(
+        table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in order
+    )
+    return str(compiled), order, processors
+
+
+def _values(row: Row, keys: tuple[str, ...], processors: tuple[_Processor, ...]) -> tuple[Any, ...]:
+    # Every value goes through its processor, None too (a JSON column stores None as 'null').
+    return tuple(
+        row[key] if process is None else process(row[key])
+        for key, process in zip(keys, processors, strict=True)
+    )
