@@ -24,7 +24,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.services.context import AppContext
@@ -158,3 +158,19 @@ async def test_rows_of_different_shapes_are_refused_as_sqlalchemy_refuses_them(
             await direct.insert(conn, KINDS, [_rows(1)[0]])
             await direct.insert(conn, KINDS, [first, second])
     assert await _stored(ctx) == []  # nothing half-written
+
+
+async def test_database_errors_are_raised_as_sqlalchemy_raises_them(ctx: AppContext) -> None:
+    # Callers catch sqlalchemy.exc.IntegrityError (a concurrent create, a duplicate key):
+    # the direct path must raise the same class, not sqlite3's own.
+    await _create(ctx)
+    row = {"id": 1, **_rows(1)[0]}
+    ids_statement = insert(KINDS).returning(KINDS.c.id, sort_by_parameter_order=True)
+    for write in (
+        lambda conn: direct.insert(conn, KINDS, [row, row]),
+        lambda conn: direct.insert_ids(conn, KINDS, [row, row], statement=ids_statement),
+    ):
+        with pytest.raises(IntegrityError, match="UNIQUE constraint failed"):
+            async with ctx.db.write() as conn:
+                await write(conn)
+    assert await _stored(ctx) == []

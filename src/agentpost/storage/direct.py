@@ -15,15 +15,18 @@ Python-side defaults the rows do not set, they run the SQLAlchemy statement as b
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
-from collections.abc import Callable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Insert, Table
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentpost.storage.sqlite_driver import OneTripConnection
@@ -44,7 +47,8 @@ async def insert(
         await conn.execute(fallback, rows[0] if len(rows) == 1 else list(rows))
         return
     driver, compiled = plan
-    driver.raw.executemany(compiled.sql, [compiled.values(row) for row in rows])
+    with _as_sqlalchemy_errors(compiled.sql):
+        driver.raw.executemany(compiled.sql, [compiled.values(row) for row in rows])
 
 
 async def insert_ids(
@@ -59,15 +63,22 @@ async def insert_ids(
         result = await conn.execute(statement, list(rows))
         return [int(row[0]) for row in result]
     driver, compiled = plan
-    cursor = driver.raw.cursor()
-    try:
-        ids = []
+    ids = []
+    with _as_sqlalchemy_errors(compiled.sql), contextlib.closing(driver.raw.cursor()) as cursor:
         for row in rows:  # one execute a row: lastrowid is the id, no RETURNING needed
             cursor.execute(compiled.sql, compiled.values(row))
             ids.append(int(cursor.lastrowid or 0))
-        return ids
-    finally:
-        cursor.close()
+    return ids
+
+
+@contextlib.contextmanager
+def _as_sqlalchemy_errors(sql: str) -> Iterator[None]:
+    """sqlite3's errors as SQLAlchemy raises them (IntegrityError, OperationalError...), so
+    callers catch the same exceptions whichever way the rows went."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True) from exc
 
 
 @dataclass(frozen=True, slots=True)
