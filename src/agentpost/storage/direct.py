@@ -97,7 +97,7 @@ def _plan_for(
         return None
     first = rows[0].keys()
     if any(row.keys() != first for row in rows[1:]):
-        return None  # rows of different shapes: SQLAlchemy sorts that out
+        return None  # rows of different shapes: SQLAlchemy refuses them, as it always did
     keys = tuple(first)
     plan = _compiled(table, keys, conn.dialect)
     return None if plan is None else (driver, plan)
