@@ -35,16 +35,13 @@ Row = dict[str, Any]
 _Processor = Callable[[Any], Any] | None
 
 
-async def insert(
-    conn: AsyncConnection, table: Table, rows: Sequence[Row], *, statement: Insert | None = None
-) -> None:
-    """INSERT ``rows`` into ``table`` (``statement`` is the one SQLAlchemy runs otherwise)."""
+async def insert(conn: AsyncConnection, table: Table, rows: Sequence[Row]) -> None:
+    """INSERT ``rows`` into ``table``."""
     if not rows:
         return
     plan = _plan_for(conn, table, rows)
     if plan is None:
-        fallback = sql_insert(table) if statement is None else statement
-        await conn.execute(fallback, rows[0] if len(rows) == 1 else list(rows))
+        await conn.execute(_plain_insert(table), rows[0] if len(rows) == 1 else list(rows))
         return
     driver, compiled = plan
     with _as_sqlalchemy_errors(compiled.sql):
@@ -69,6 +66,12 @@ async def insert_ids(
             cursor.execute(compiled.sql, compiled.values(row))
             ids.append(int(cursor.lastrowid or 0))
     return ids
+
+
+@functools.cache
+def _plain_insert(table: Table) -> Insert:
+    # Built once a table: building a statement costs more than running it.
+    return sql_insert(table)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,9 +17,8 @@ from agentpost.storage.tables.audit import audit_log
 GENESIS = "0" * 64
 
 
-# Built once: every send appends a row, and building a statement costs more than running it.
+# Built once: every send reads the head, and building a statement costs more than running it.
 _HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-_APPEND = insert(audit_log)
 
 
 async def chain_head(conn: AsyncConnection) -> tuple[int, str]:
@@ -30,7 +29,7 @@ async def chain_head(conn: AsyncConnection) -> tuple[int, str]:
 
 async def append_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Several rows in one statement (an executemany when there are more than one)."""
-    await direct.insert(conn, audit_log, rows, statement=_APPEND)
+    await direct.insert(conn, audit_log, rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,6 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
-    insert,
     or_,
     select,
     update,
@@ -275,11 +274,8 @@ async def release(conn: AsyncConnection, ids: Sequence[int], worker: str, now: d
     )
 
 
-_INSERT_ATTEMPTS = insert(delivery_attempts)
-
-
 async def insert_attempts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await direct.insert(conn, delivery_attempts, rows, statement=_INSERT_ATTEMPTS)
+    await direct.insert(conn, delivery_attempts, rows)
 
 
 def _record(r: Any) -> DeliveryRecord:

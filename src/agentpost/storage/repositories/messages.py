@@ -286,9 +286,6 @@ class NewDeliveries:
     config_id: str | None = None
 
 
-_INSERT_DELIVERIES = insert(deliveries)
-
-
 async def insert_deliveries(conn: AsyncConnection, messages_: Sequence[NewDeliveries]) -> None:
     """The delivery rows of several messages, in one statement."""
     rows = [
@@ -308,7 +305,7 @@ async def insert_deliveries(conn: AsyncConnection, messages_: Sequence[NewDelive
         for new in messages_
         for recipient, kind, status in new.items
     ]
-    await direct.insert(conn, deliveries, rows, statement=_INSERT_DELIVERIES)
+    await direct.insert(conn, deliveries, rows)
 
 
 async def deliveries_for(conn: AsyncConnection, message_row_id: int) -> list[DeliveryRecord]:

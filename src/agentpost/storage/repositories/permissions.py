@@ -61,7 +61,6 @@ _PERMISSIONS_OF = (
     .where(agent_permissions.c.agent_id == bindparam("p_agent"))
     .order_by(agent_permissions.c.is_default.desc(), agent_permissions.c.id)
 )
-_LOG_SEND = insert(send_log)
 
 
 async def permissions_of(conn: AsyncConnection, agent_id: str) -> list[PermissionRecord]:
@@ -122,8 +121,7 @@ async def delete_permission(conn: AsyncConnection, agent_id: str, config_id: str
 
 async def log_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Send-log rows (agent_id, config_id, recipients, sent_at), in one statement."""
-    if rows:
-        await direct.insert(conn, send_log, rows, statement=_LOG_SEND)
+    await direct.insert(conn, send_log, rows)
 
 
 ANY_CONFIG = "*"  # count the agent's sends through every configuration

@@ -99,9 +99,6 @@ class ReplyLogEntry:
     at: datetime
 
 
-_INSERT_REPLY_LOG = insert(reply_log)
-
-
 async def log_sends(conn: AsyncConnection, entries: Sequence[ReplyLogEntry]) -> None:
     """The rows of several sends, in one statement."""
     rows = [
@@ -115,7 +112,7 @@ async def log_sends(conn: AsyncConnection, entries: Sequence[ReplyLogEntry]) -> 
         for entry in entries
         for party in entry.counterparties
     ]
-    await direct.insert(conn, reply_log, rows, statement=_INSERT_REPLY_LOG)
+    await direct.insert(conn, reply_log, rows)
 
 
 async def prune_reply_log(conn: AsyncConnection, agent_id: str, before: datetime) -> None:
