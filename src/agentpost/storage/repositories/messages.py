@@ -90,13 +90,11 @@ class NewMessage:
     direction: str
 
 
-_INSERT_BLOB = insert(message_blobs).returning(message_blobs.c.id)
 _INSERT_BLOBS = insert(message_blobs).returning(message_blobs.c.id, sort_by_parameter_order=True)
 
 
 async def insert_blob(conn: AsyncConnection, raw: bytes) -> int:
-    result = await conn.execute(_INSERT_BLOB, {"raw": raw})
-    return int(result.scalar_one())
+    return (await insert_blobs(conn, [raw]))[0]
 
 
 async def insert_blobs(conn: AsyncConnection, raws: Sequence[bytes]) -> list[int]:
