@@ -29,7 +29,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentpost.storage.sqlite_driver import OneTripConnection
+from agentpost.storage.sqlite_driver import OneTripConnection, driver_of
 
 Row = dict[str, Any]
 _Processor = Callable[[Any], Any] | None
@@ -93,10 +93,8 @@ class _Plan:
 def _plan_for(
     conn: AsyncConnection, table: Table, rows: Sequence[Row]
 ) -> tuple[OneTripConnection, _Plan] | None:
-    if conn.dialect.name != "sqlite":
-        return None
-    driver = conn.sync_connection.connection.driver_connection if conn.sync_connection else None
-    if not isinstance(driver, OneTripConnection) or not driver.inline:
+    driver = driver_of(conn)  # None on PostgreSQL
+    if driver is None or not driver.inline:
         return None
     first = rows[0].keys()
     if any(row.keys() != first for row in rows[1:]):

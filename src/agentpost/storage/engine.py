@@ -84,7 +84,8 @@ class Database:
         # The connection is taken from the pool (and given back) outside the lock: only the
         # transaction itself is the critical section (sqlite_driver.py says why it runs inline).
         async with self.engine.connect() as conn:
-            driver = await _driver(conn)
+            driver = sqlite_driver.driver_of(conn)
+            assert driver is not None  # this engine's connections all come from connect()
             relaxed = None if durable else self._relaxed
             if relaxed is not None:  # no transaction is open: it applies to the next COMMIT
                 driver.raw.execute(f"PRAGMA synchronous={relaxed}")
@@ -153,13 +154,6 @@ def _ensure_sqlite_dir(url: str) -> None:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-
-
-async def _driver(conn: AsyncConnection) -> sqlite_driver.OneTripConnection:
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert isinstance(driver, sqlite_driver.OneTripConnection)
-    return driver
 
 
 def _sqlite_creator(url: str) -> Callable[[], Any]:

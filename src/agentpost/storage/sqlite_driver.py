@@ -16,8 +16,9 @@ queues behind it. Inline, the statements between BEGIN and COMMIT (microseconds 
 back to back. BEGIN IMMEDIATE (which may wait for another process's writer) and COMMIT (which
 waits for the disk) still go through the thread, so the loop never blocks on either.
 
-It is used only through ``connect`` (``create_async_engine(async_creator=...)``); everything
-else (transactions, functions, closing) is aiosqlite's own.
+It is used through ``connect`` (``create_async_engine(async_creator=...)``), and ``driver_of``
+finds it under a SQLAlchemy connection (Database.write, storage/direct.py); everything else
+(transactions, functions, closing) is aiosqlite's own.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import aiosqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _Row = tuple[Any, ...]
 
@@ -154,6 +156,13 @@ class OneTripConnection(aiosqlite.Connection):
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         # The adapter enters the cursor (``__aenter__``) rather than awaiting this call.
         return OneTripCursor(self)
+
+
+def driver_of(conn: AsyncConnection) -> OneTripConnection | None:
+    """The connection of ours under an open SQLAlchemy connection; None on PostgreSQL."""
+    proxied = conn.sync_connection.connection if conn.sync_connection is not None else None
+    driver = proxied.driver_connection if proxied is not None else None
+    return driver if isinstance(driver, OneTripConnection) else None
 
 
 def connect(database: str, **kwargs: Any) -> Callable[[], Any]:
