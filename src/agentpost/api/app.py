@@ -35,6 +35,7 @@ from agentpost.api.routes import tags as tag_routes
 from agentpost.api.routes import tasks as task_routes
 from agentpost.api.routes import tools as tool_routes
 from agentpost.api.schemas import ErrorPublic
+from agentpost.api.send_lane import lane_route
 from agentpost.api.streams import (
     MAX_STREAMS_PER_AGENT,
     MAX_WAITS_PER_AGENT,
@@ -178,6 +179,8 @@ def create_app(ctx: AppContext) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes(ctx.settings))
     for prefix, documented in ((API_PREFIX, True), (COMPAT_PREFIX, False)):
+        # Sends are matched by their short path first (api/send_lane.py).
+        app.router.routes.insert(0, lane_route(f"{prefix}/mail/send", ctx, app.router))
         # One schema is enough: the compatibility prefix serves the very same operations.
         app.include_router(health.router, prefix=prefix, include_in_schema=documented)
         for router in KEYED_ROUTERS:

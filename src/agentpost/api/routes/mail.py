@@ -41,7 +41,9 @@ from agentpost.domain.folders import INBOX, TRASH, canonical_folder
 from agentpost.domain.mime import AttachmentInput, MimeError, decode_attachment
 from agentpost.errors import InvalidInput, MessageNotFound
 from agentpost.services import compose, mailbox, outbox, trust
+from agentpost.services.context import AppContext
 from agentpost.services.mailbox import SearchCriteria
+from agentpost.storage.records import AgentRecord
 from agentpost.storage.search import TextCriteria
 
 router = APIRouter(prefix="/mail", tags=["mail"])
@@ -85,6 +87,14 @@ async def send_mail(
     ctx: CtxDep, agent: AgentDep, body: SendCreate, idempotency_key: IdempotencyKeyHeader = None
 ) -> SendResultPublic | Response:
     """Send a message. Local recipients get it at once; external ones are queued."""
+    # api/send_lane.py answers most sends before this route is reached, with this function.
+    return await send_answer(ctx, agent, body, idempotency_key)
+
+
+async def send_answer(
+    ctx: AppContext, agent: AgentRecord, body: SendCreate, idempotency_key: str | None
+) -> SendResultPublic | Response:
+    """What POST /mail/send answers, once the caller and the body are known."""
 
     async def send() -> SendResultPublic:
         return send_result_of(await outbox.submit_message(ctx, agent, _send_request(body)))
