@@ -9,7 +9,9 @@ one left-to-right regex pass (see pii_rules.py for how the patterns stay linear)
 
 On ordinary mail most rules never run: a rule is skipped when a cheap pre-check says it
 cannot fire (no digit in the text, none of its keywords), and the checks several rules share
-are answered once per text. On a small message those checks are most of the cost. The rules
+are answered once per text. Which keywords occur is one Aho-Corasick pass over a text of up
+to ``_ONE_PASS_LIMIT`` characters (ahocorasick_rs, in Rust): a ``str`` search per keyword, 91
+of them, cost as much as the rest of a small message's scan together. The rules
 that do run mostly run only near what they need: keyword rules near their keywords, and rules
 whose matches hold digits near the text's digits (a number in the subject must not cost a
 pass of every digit rule over the whole body).
@@ -22,6 +24,8 @@ import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from ahocorasick_rs import AhoCorasick
 
 from agentpost.domain.guard.attachments import attachment_findings, is_text_like
 from agentpost.domain.guard.model import DIGIT, LOOKBACK, Finding, TextRule
@@ -66,6 +70,13 @@ _MERGE_GAP = 32
 
 # Where a rule runs: windows (start, end) in order, or None for the whole text.
 Spans = list[tuple[int, int]] | None
+
+_HINTS = tuple(sorted({hint for rule in TEXT_RULES for hint in rule.hints}))
+_HINT_SET = frozenset(_HINTS)
+_HINT_SEARCH = AhoCorasick(list(_HINTS))
+# The one pass lists every occurrence, which on a long run of "=" is one per character:
+# longer texts ask about each keyword on its own instead (still linear, and rare).
+_ONE_PASS_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +145,7 @@ class _TextFacts:
         "_gates",
         "_hints",
         "_near",
+        "_present",
         "aligned",
         "ascii",
         "has_digit",
@@ -151,6 +163,7 @@ class _TextFacts:
         self._gates: dict[tuple[int, int | None], tuple[re.Pattern[str], bool]] = {}
         self._hints: dict[str, bool] = {}
         self._chars: dict[str, bool] = {}
+        self._present: frozenset[str] | None = None  # the rules' keywords found, once asked
         # On ASCII-only text the rules run their ASCII twins (model.ascii_twin).
         self.ascii = text.isascii()
         # Every text meets the digit gate first (the first rules need digits): look once.
@@ -189,6 +202,11 @@ class _TextFacts:
 
     def has_hint(self, hint: str) -> bool:
         """Whether ``hint`` occurs in the lowered text."""
+        if len(self.lowered) <= _ONE_PASS_LIMIT and hint in _HINT_SET:
+            if self._present is None:
+                found = _HINT_SEARCH.find_matches_as_indexes(self.lowered, overlapping=True)
+                self._present = frozenset(_HINTS[index] for index, _start, _end in found)
+            return hint in self._present
         present = self._hints.get(hint)
         if present is None:
             present = self._hints[hint] = self._has_key_char(hint) and hint in self.lowered
