@@ -8,7 +8,8 @@ recipient, so a refusal of one recipient (RFC 5321 §3.3: 550 to that RCPT) fail
 
 TLS modes come from ``Security``: implicit TLS (RFC 8314), STARTTLS (RFC 3207; required, never
 skipped), or plain text. Certificates are verified against the system trust store unless the
-endpoint explicitly says ``verify_tls=False``.
+endpoint explicitly says ``verify_tls=False``. The SMTP conversation itself is
+smtp_client.py's, which pipelines the envelope where the server allows it.
 
 Nothing here raises for a delivery problem: every outcome, network failures included, comes
 back as one ``RecipientResult`` per recipient, for the retry policy to judge.
@@ -17,19 +18,27 @@ back as one ``RecipientResult`` per recipient, for the retry policy to judge.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import socket
 import ssl
 from dataclasses import dataclass
 
-import aiosmtplib
-
+from agentpost.delivery.smtp_client import (
+    AuthRefused,
+    Disconnected,
+    NotStarted,
+    Outcome,
+    ReplyError,
+    SmtpClient,
+)
 from agentpost.domain.transport import Security, SmtpEndpoint
 
 logger = logging.getLogger(__name__)
 
 # Closing politely must not hold up a shutdown for a whole command timeout.
 QUIT_TIMEOUT = 2.0
-NETWORK_ERRORS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError)
+NETWORK_ERRORS = (Disconnected, TimeoutError, OSError)  # ssl.SSLError is an OSError
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +91,7 @@ class EndpointPool:
     def __init__(self, endpoint: SmtpEndpoint, size: int, local_hostname: str | None) -> None:
         self.endpoint = endpoint
         self._slots = asyncio.Semaphore(size)
-        self._idle: list[aiosmtplib.SMTP] = []
+        self._idle: list[SmtpClient] = []
         self._local_hostname = local_hostname
         self.connections_opened = 0
         # Set when the configuration changed (SmtpTransport.pool): connections still in use
@@ -112,46 +121,50 @@ class EndpointPool:
                     else:
                         self._idle.append(client)
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> SmtpClient:
         ep = self.endpoint
-        client = aiosmtplib.SMTP(
-            hostname=ep.host,
-            port=ep.port,
-            timeout=ep.timeout,
-            use_tls=ep.security is Security.TLS,
-            start_tls=ep.security is Security.STARTTLS,
-            tls_context=tls_context(ep) if ep.security is not Security.NONE else None,
-            local_hostname=self._local_hostname,
-        )
+        context = tls_context(ep) if ep.security is not Security.NONE else None
         try:
-            await client.connect()
-            self.connections_opened += 1
-            if ep.username:
-                await client.login(ep.username, ep.password or "")
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            await _quietly_close(client)
-            reply = f"authentication failed: {_reply(exc.code, exc.message)}"
-            raise _Failed(exc.code, reply, soft=True) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            await _quietly_close(client)
-            raise _Failed(exc.code, _reply(exc.code, exc.message)) from exc
-        except (aiosmtplib.SMTPException, *NETWORK_ERRORS) as exc:
-            await _quietly_close(client)
+            client = await SmtpClient.connect(
+                ep.host,
+                ep.port,
+                timeout=ep.timeout,
+                local_hostname=self._local_hostname or _fqdn(),
+                tls=context if ep.security is Security.TLS else None,
+                starttls=context if ep.security is Security.STARTTLS else None,
+            )
+        except ReplyError as exc:
+            if exc.reply.code:
+                raise _Failed(exc.reply.code, str(exc.reply)) from exc
+            raise _Failed(None, f"cannot connect to {ep.host}:{ep.port}: {exc.reply}") from exc
+        except NETWORK_ERRORS as exc:
             raise _Failed(None, f"cannot connect to {ep.host}:{ep.port}: {_describe(exc)}") from exc
+        self.connections_opened += 1
+        if ep.username:
+            try:
+                await client.login(ep.username, ep.password or "")
+            except AuthRefused as exc:
+                client.close()
+                code = exc.reply.code or None
+                raise _Failed(code, f"authentication failed: {exc.reply}", soft=True) from exc
+            except (ReplyError, *NETWORK_ERRORS) as exc:
+                client.close()
+                reason = f"cannot connect to {ep.host}:{ep.port}: {_describe(exc)}"
+                raise _Failed(None, reason) from exc
         return client
 
     async def _run(
-        self, client: aiosmtplib.SMTP, envelope: Envelope, *, reused: bool
+        self, client: SmtpClient, envelope: Envelope, *, reused: bool
     ) -> list[RecipientResult]:
         try:
             return await _transaction(client, envelope)
-        except _MailDropped as exc:
-            if reused:  # nothing was sent yet: safe to try once more on a new connection
+        except NotStarted as exc:
+            if reused:  # nothing was taken yet: safe to try once more on a new connection
                 raise _Stale from exc
-            raise _Failed(None, f"connection lost: {exc}") from exc
+            raise _Failed(None, f"connection lost: {_describe(exc.__cause__ or exc)}") from exc
         except NETWORK_ERRORS as exc:
             raise _Failed(None, f"connection lost: {_describe(exc)}") from exc
-        except aiosmtplib.SMTPException as exc:
+        except ReplyError as exc:
             raise _Failed(None, _describe(exc)) from exc
 
     async def close(self) -> None:
@@ -164,67 +177,77 @@ class _Stale(Exception):
     """A kept-open connection turned out to be closed before the transaction began."""
 
 
-class _MailDropped(Exception):
-    """The connection failed at MAIL FROM, before any part of the message went out."""
-
-
-def _mail_options(client: aiosmtplib.SMTP, envelope: Envelope) -> list[str]:
+def _mail_options(client: SmtpClient, envelope: Envelope) -> list[str]:
     options = []
-    if not envelope.raw.isascii() and client.supports_extension("8bitmime"):
+    if not envelope.raw.isascii() and client.supports("8bitmime"):
         options.append("BODY=8BITMIME")  # RFC 6152
     addresses = [envelope.sender, *envelope.recipients]
-    if not all(a.isascii() for a in addresses) and client.supports_extension("smtputf8"):
+    if not all(a.isascii() for a in addresses) and client.supports("smtputf8"):
         options.append("SMTPUTF8")  # RFC 6531
     return options
 
 
-async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope) -> list[RecipientResult]:
-    encoding = "utf-8" if "SMTPUTF8" in (options := _mail_options(client, envelope)) else "ascii"
-    try:
-        await client.mail(envelope.sender, options=options, encoding=encoding)
-    except NETWORK_ERRORS as exc:
-        raise _MailDropped(_describe(exc)) from exc
-    except aiosmtplib.SMTPResponseException as exc:
+async def _transaction(client: SmtpClient, envelope: Envelope) -> list[RecipientResult]:
+    options = _mail_options(client, envelope)
+    encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
+    outcome = await client.transaction(
+        envelope.sender.encode(encoding),
+        [r.encode(encoding) for r in envelope.recipients],
+        envelope.raw,
+        " ".join(options).encode("ascii"),
+    )
+    return await _judged(client, envelope.recipients, outcome)
+
+
+async def _judged(
+    client: SmtpClient, recipients: list[str], outcome: Outcome
+) -> list[RecipientResult]:
+    """One result per recipient: its RCPT's refusal, else the message's reply."""
+    if outcome.mail.code != 250:
         await _reset(client)
-        return _all(envelope.recipients, exc.code, _reply(exc.code, exc.message))
+        return _all(recipients, outcome.mail.code, str(outcome.mail))
     results: dict[str, RecipientResult] = {}
     accepted: list[str] = []
-    for rcpt in envelope.recipients:
-        try:
-            await client.rcpt(rcpt, encoding=encoding)
+    for rcpt, reply in zip(recipients, outcome.rcpts, strict=True):
+        if reply.code in (250, 251):
             accepted.append(rcpt)
-        except aiosmtplib.SMTPResponseException as exc:
-            results[rcpt] = RecipientResult(rcpt, False, exc.code, _reply(exc.code, exc.message))
-    if not accepted:
+        else:
+            results[rcpt] = RecipientResult(rcpt, False, reply.code, str(reply))
+    data = outcome.data
+    if not accepted or data is None:
         await _reset(client)
-        return [results[r] for r in envelope.recipients]
-    try:
-        response = await client.data(envelope.raw)
-        outcome = RecipientResult("", True, response.code, _reply(response.code, response.message))
-    except aiosmtplib.SMTPResponseException as exc:
+        return [results.get(r) or RecipientResult(r, False, None, "not sent") for r in recipients]
+    ok = data.code == 250
+    if not ok:
         await _reset(client)
-        outcome = RecipientResult("", False, exc.code, _reply(exc.code, exc.message))
     for rcpt in accepted:
-        results[rcpt] = RecipientResult(rcpt, outcome.ok, outcome.code, outcome.reply)
-    return [results[r] for r in envelope.recipients]
+        results[rcpt] = RecipientResult(rcpt, ok, data.code, str(data))
+    return [results[r] for r in recipients]
 
 
-async def _reset(client: aiosmtplib.SMTP) -> None:
+async def _reset(client: SmtpClient) -> None:
     """RSET after a refused transaction so the connection can carry the next one."""
     try:
-        await client.rset()
-    except (aiosmtplib.SMTPException, *NETWORK_ERRORS):
+        await client.reset()
+    except (ReplyError, *NETWORK_ERRORS):
         client.close()
 
 
-async def _quietly_close(client: aiosmtplib.SMTP, *, polite: bool = False) -> None:
+async def _quietly_close(client: SmtpClient, *, polite: bool = False) -> None:
     if polite and client.is_connected:
         try:
-            await client.quit(timeout=QUIT_TIMEOUT)
+            async with asyncio.timeout(QUIT_TIMEOUT):
+                await client.quit()
             return
-        except (aiosmtplib.SMTPException, *NETWORK_ERRORS):
+        except (ReplyError, *NETWORK_ERRORS):
             pass
     client.close()
+
+
+@functools.cache
+def _fqdn() -> str:
+    """Our name in EHLO when the settings give none (looked up once: it may ask DNS)."""
+    return socket.getfqdn()
 
 
 def _describe(exc: BaseException) -> str:

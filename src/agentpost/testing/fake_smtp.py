@@ -8,6 +8,12 @@ whose replies are scripted command by command, for what a real server does only 
 Script tokens: an SMTP reply line such as ``"451 4.3.0 try later"``, ``DROP`` (close the
 connection without answering) or ``STALL`` (never answer; ``stalled`` is set so a test can act
 while the client waits).
+
+``FakeRelay(pipelining=True)`` offers PIPELINING (RFC 2920) and holds its replies to MAIL and
+RCPT until the client sends DATA (or any other command): a client that waited for each reply
+before its next command would wait forever, so a test passing against it proves the client
+pipelined. Like a real server, it answers RCPT after a refused MAIL with 503, and DATA with
+554 when no recipient was taken.
 """
 
 from __future__ import annotations
@@ -132,9 +138,10 @@ class _Hangup(Exception):
 class FakeRelay(_Collector):
     """A scripted SMTP server. ``script`` can be changed between sends."""
 
-    def __init__(self, script: Script | None = None) -> None:
+    def __init__(self, script: Script | None = None, *, pipelining: bool = False) -> None:
         super().__init__()
         self.script = script or Script()
+        self.pipelining = pipelining
         self.connections = 0
         self.commands: list[str] = []
         self.stalled = asyncio.Event()
@@ -155,7 +162,12 @@ class FakeRelay(_Collector):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
 
-    async def _say(self, writer: asyncio.StreamWriter, reply: str) -> None:
+    async def _say(self, writer: asyncio.StreamWriter, reply: str, held: list[str]) -> None:
+        """Send the replies held back so far, then ``reply`` (or act on DROP and STALL)."""
+        for line in held:
+            writer.write(line.encode() + b"\r\n")
+        held.clear()
+        await writer.drain()
         if reply == DROP:
             raise _Hangup
         if reply == STALL:
@@ -164,13 +176,22 @@ class FakeRelay(_Collector):
         writer.write(reply.encode() + b"\r\n")
         await writer.drain()
 
+    async def _answer_envelope(
+        self, writer: asyncio.StreamWriter, reply: str, held: list[str]
+    ) -> None:
+        """A reply to MAIL or RCPT: held back until the group's end when pipelining."""
+        if self.pipelining and reply not in (DROP, STALL):
+            held.append(reply)
+        else:
+            await self._say(writer, reply, held)
+
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         task = asyncio.current_task()
         if task is not None:
             self._sessions.add(task)
         try:
-            await self._say(writer, self.script.next("connect", DEFAULTS["connect"]))
+            await self._say(writer, self.script.next("connect", DEFAULTS["connect"]), [])
             await self._commands(reader, writer)
         except (_Hangup, ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -180,33 +201,45 @@ class FakeRelay(_Collector):
             writer.close()
 
     async def _commands(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sender, recipients = "", list[str]()
+        sender, recipients, mail_taken = "", list[str](), False
+        held: list[str] = []
         while line := (await reader.readline()).decode("utf-8", "replace").strip():
             self.commands.append(line)
             verb = line.split(" ", 1)[0].split(":", 1)[0].upper()
             if verb == "MAIL":
                 sender, recipients = _address(line), []
+                reply = self.script.next("MAIL", DEFAULTS["MAIL"])
+                mail_taken = reply.startswith("2")
+                await self._answer_envelope(writer, reply, held)
             elif verb == "RCPT":
                 address = _address(line)
                 reply = self.script.rcpt.get(address) or self.script.next("RCPT", DEFAULTS["RCPT"])
+                if not mail_taken:
+                    reply = "503 5.5.1 Error: need MAIL command"
                 if reply.startswith("2"):
                     recipients.append(address)
-                await self._say(writer, reply)
-                continue
+                await self._answer_envelope(writer, reply, held)
             elif verb == "DATA":
                 reply = self.script.next("DATA", DEFAULTS["DATA"])
-                await self._say(writer, reply)
+                if reply.startswith("354") and not recipients:
+                    reply = "554 5.5.1 Error: no valid recipients"
+                await self._say(writer, reply, held)
                 if not reply.startswith("354"):
                     continue
                 data = await reader.readuntil(b"\r\n.\r\n")
                 reply = self.script.next("DOT", DEFAULTS["DOT"])
                 if reply.startswith("2"):
                     await self.add(Received(sender, recipients, data[:-5] + b"\r\n"))
-                await self._say(writer, reply)
-                continue
-            await self._say(writer, self.script.next(verb, DEFAULTS.get(verb, "502 5.5.2 ?")))
-            if verb == "QUIT":
-                return
+                await self._say(writer, reply, held)
+            else:
+                if verb in ("RSET", "EHLO", "HELO"):
+                    recipients, mail_taken = [], False
+                default = DEFAULTS.get(verb, "502 5.5.2 ?")
+                if verb == "EHLO" and self.pipelining:
+                    default = default.replace("250-8BITMIME", "250-PIPELINING\r\n250-8BITMIME")
+                await self._say(writer, self.script.next(verb, default), held)
+                if verb == "QUIT":
+                    return
 
 
 def _address(line: str) -> str:
