@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agentpost.delivery.transport import Envelope, SmtpTransport
+from agentpost.delivery.transport import Envelope, RecipientResult, SmtpTransport
 from agentpost.testing.fake_smtp import DROP, FakeRelay
 from agentpost.testing.postfix_sink import PostfixSink, postfix_sink_available
 
@@ -30,7 +30,9 @@ async def piped() -> AsyncIterator[FakeRelay]:
     await peer.close()
 
 
-async def _send(relay: FakeRelay, *recipients: str, transport: SmtpTransport | None = None):  # type: ignore[no-untyped-def]
+async def _send(
+    relay: FakeRelay, *recipients: str, transport: SmtpTransport | None = None
+) -> list[RecipientResult]:
     own = transport or SmtpTransport(connections_per_endpoint=1)
     try:
         target = endpoint(relay.port, timeout=2.0)
@@ -38,6 +40,18 @@ async def _send(relay: FakeRelay, *recipients: str, transport: SmtpTransport | N
     finally:
         if transport is None:
             await own.close()
+
+
+async def _refused_then_next(
+    relay: FakeRelay, *recipients: str
+) -> tuple[list[RecipientResult], list[RecipientResult]]:
+    """A send the script refuses, then one more to c@x.org over the same connection."""
+    transport = SmtpTransport(connections_per_endpoint=1)
+    try:
+        refused = await _send(relay, *recipients, transport=transport)
+        return refused, await _send(relay, "c@x.org", transport=transport)
+    finally:
+        await transport.close()
 
 
 def _envelope_commands(relay: FakeRelay) -> list[str]:
@@ -69,12 +83,7 @@ async def test_a_refused_recipient_fails_alone(piped: FakeRelay) -> None:
 
 async def test_every_recipient_refused_sends_nothing_and_resets(piped: FakeRelay) -> None:
     piped.script.add("RCPT", "550 5.1.1 unknown", "452 4.2.2 mailbox full")
-    transport = SmtpTransport(connections_per_endpoint=1)
-    try:
-        refused = await _send(piped, "a@x.org", "b@x.org", transport=transport)
-        after = await _send(piped, "c@x.org", transport=transport)
-    finally:
-        await transport.close()
+    refused, after = await _refused_then_next(piped, "a@x.org", "b@x.org")
     assert [(r.ok, r.code) for r in refused] == [(False, 550), (False, 452)]
     assert "unknown" in refused[0].reply and "full" in refused[1].reply
     assert [(r.ok, r.code) for r in after] == [(True, 250)]
@@ -95,12 +104,7 @@ async def test_a_refusal_reaches_every_recipient_and_the_connection_is_kept(
     piped: FakeRelay, verb: str, reply: str, code: int
 ) -> None:
     piped.script.add(verb, reply)
-    transport = SmtpTransport(connections_per_endpoint=1)
-    try:
-        refused = await _send(piped, "a@x.org", "b@x.org", transport=transport)
-        after = await _send(piped, "c@x.org", transport=transport)
-    finally:
-        await transport.close()
+    refused, after = await _refused_then_next(piped, "a@x.org", "b@x.org")
     assert [(r.ok, r.code) for r in refused] == [(False, code)] * 2
     assert all(reply.split(" ", 2)[2] in r.reply for r in refused)
     assert [(r.ok, r.code) for r in after] == [(True, 250)]
