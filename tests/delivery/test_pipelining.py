@@ -8,10 +8,13 @@ the connection reset and kept. Postfix's smtp-sink is the real pipelining peer."
 
 from __future__ import annotations
 
+import random
+import re
 from collections.abc import AsyncIterator
 
 import pytest
 
+from agentpost.delivery.smtp_client import _data_block
 from agentpost.delivery.transport import Envelope, RecipientResult, SmtpTransport
 from agentpost.testing.fake_smtp import DROP, FakeRelay
 from agentpost.testing.postfix_sink import PostfixSink, postfix_sink_available
@@ -154,3 +157,14 @@ async def test_postfix_smtp_sink_receives_pipelined_messages_intact() -> None:
     sent = MESSAGE.replace(b"\r\n", b"\n").rstrip(b"\n")  # smtp-sink writes \n line ends
     for dumped in received:  # dots unstuffed again by the server: the message as sent
         assert dumped.body.rstrip(b"\n") == sent
+
+
+def test_the_data_block_is_the_message_with_crlf_and_dots_doubled() -> None:
+    lone_ends = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+    rng = random.Random(20261208)
+    pieces = [b"a", b"Subject: x", b".", b"..", b"\r\n", b"\n", b"\r", b" ", b"\r\n.", b"\n."]
+    for _ in range(3000):
+        message = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        wire = re.sub(rb"(?m)^\.", b"..", lone_ends.sub(b"\r\n", message))
+        wire += b"" if wire.endswith(b"\r\n") else b"\r\n"
+        assert _data_block(message) == wire + b".\r\n", message
