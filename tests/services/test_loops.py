@@ -9,6 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from agentpost.domain.addresses import Address
+from agentpost.domain.mime import OutgoingMessage, build_with_view
 from agentpost.errors import ReplyLoop
 from agentpost.services import loops
 from agentpost.services.accounts import now_utc
@@ -84,6 +86,27 @@ def test_stamp_adds_loop_headers_only_when_missing() -> None:
     assert b"X-Auto-Response-Suppress: All\r\n" in stamped and stamped.endswith(raw)
     own = b"Auto-Submitted: auto-replied\r\nX-Auto-Response-Suppress: OOF\r\n" + raw
     assert loops.stamp(own) == own
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"Auto-Submitted": "auto-replied"}, {"X-Auto-Response-Suppress": "OOF, AutoReply"}],
+)
+def test_messages_our_builder_makes_need_no_stamp(extra: dict[str, str]) -> None:
+    """The send path skips ``stamp`` for messages it built itself (those with a view):
+    they must already carry both loop headers, the caller's own where given."""
+    out = OutgoingMessage(
+        sender=Address(address="a@localhost"),
+        to=[Address(address="b@example.com")],
+        subject="x",
+        text="body",
+        extra_headers=extra,
+    )
+    raw, view = build_with_view(out, message_id="<m@localhost>", date=now_utc())
+    assert view is not None
+    assert loops.stamp(raw) is raw
+    for name, value in extra.items():
+        assert f"{name}: {value}\r\n".encode() in raw
 
 
 async def test_old_reply_log_rows_are_pruned_but_first_contact_is_remembered(

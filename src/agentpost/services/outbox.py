@@ -360,9 +360,9 @@ async def _prepared(
 ) -> _Send:
     """The send as its transaction needs it: stamped, parsed and scanned (before any lock)."""
     now = now_utc()
-    stamped = loops.stamp(raw)  # SMTP submission brings client-built bytes (RFC 3834 headers)
-    if stamped is not raw:
-        view = None  # it describes the bytes before the stamp
+    # SMTP submission brings client-built bytes: they get the RFC 3834 headers here. A view
+    # comes only from our own builder (``render``), which writes them itself.
+    stamped = raw if view is not None else loops.stamp(raw)
     local = any(a.domain == ctx.settings.domain for a in envelope)
     parsed, findings, inspection = await offload.run_sized(
         len(stamped), _examine, stamped, now, local, view
