@@ -125,6 +125,7 @@ async def test_a_chunked_body_is_read_whole(
         (None, "application/json", b'{"to": "a@example.com", "text": "x"}', 401, "unauthorized"),
         ("Basic eDp5", "application/json", b'{"to": "a@example.com"}', 401, "unauthorized"),
         ("Bearer ", "application/json", b'{"to": "a@example.com"}', 401, "unauthorized"),
+        ("Bearer ak_" + "f" * 48, "application/json", b'{"to": "a@x.com"}', 401, "unauthorized"),
         ("alice", "application/json", b'{"to": "a@exa', 400, "invalid_json"),
         ("alice", "application/json", b"", 400, "invalid_input"),
         ("alice", "application/json", b'{"subject": "no to"}', 400, "invalid_input"),

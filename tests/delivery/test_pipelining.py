@@ -168,3 +168,11 @@ def test_the_data_block_is_the_message_with_crlf_and_dots_doubled() -> None:
         wire = re.sub(rb"(?m)^\.", b"..", lone_ends.sub(b"\r\n", message))
         wire += b"" if wire.endswith(b"\r\n") else b"\r\n"
         assert _data_block(message) == wire + b".\r\n", message
+
+
+async def test_an_endless_reply_line_is_a_failure_not_a_crash(piped: FakeRelay) -> None:
+    piped.script.add("MAIL", "250 " + "x" * 70_000)
+    results = await _send(piped, "a@x.org")
+    assert [(r.ok, r.code) for r in results] == [(False, None)]
+    assert "too long" in results[0].reply
+    assert piped.messages == []

@@ -217,7 +217,10 @@ class SmtpClient:
         lines: list[str] = []
         async with asyncio.timeout(self._timeout):
             while True:
-                line = await self._reader.readline()
+                try:
+                    line = await self._reader.readline()
+                except ValueError as exc:  # a line past _LINE_LIMIT: no server sends one
+                    raise ReplyError(Reply(0, "the server's reply is too long")) from exc
                 if not line.endswith(b"\n"):
                     raise Disconnected("the server closed the connection")
                 code, more, text = line[:3], line[3:4], line[4:].strip()
