@@ -37,6 +37,7 @@ from agentpost.config import Settings
 from agentpost.services import accounts, smtp_configs
 from agentpost.services.context import build_context
 from agentpost.testing import templates
+from agentpost.testing.asgi import post_scope
 from agentpost.testing.factories import admin_principal, make_agent
 
 WARM_UP = 50
@@ -60,26 +61,13 @@ def _arguments() -> argparse.Namespace:
 def _request(key: str, n: int) -> tuple[dict[str, Any], bytes]:
     body = json.dumps({"to": f"rcpt{n % 50}@example.test", "subject": f"m{n}", "text": BODY})
     raw = body.encode()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/v1/mail/send",
-        "raw_path": b"/api/v1/mail/send",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"bench"),
-            (b"authorization", f"Bearer {key}".encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(raw)).encode()),
-        ],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-        "state": {},
-    }
+    headers = [
+        (b"host", b"bench"),
+        (b"authorization", f"Bearer {key}".encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(raw)).encode()),
+    ]
+    scope = post_scope("/api/v1/mail/send", headers)
     return scope, raw
 
 

@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from agentpost.api import send_lane
 from agentpost.api.schemas import SendCreate
+from agentpost.testing.asgi import post_scope
 
 from .support import MASTER_KEY, V1, Agent, assert_error, auth
 
@@ -197,22 +198,8 @@ async def test_a_client_gone_before_its_body_arrives_sends_nothing(
     async def send(message: dict[str, Any]) -> None:
         answered.append(message)
 
-    path = f"{V1}/mail/send"
-    headers = [(b"authorization", alice.headers["Authorization"].encode())]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [*headers, (b"content-type", b"application/json")],
-        "server": ("agentpost.test", 80),
-        "client": ("127.0.0.1", 40000),
-    }
+    authorization = (b"authorization", alice.headers["Authorization"].encode())
+    scope = post_scope(f"{V1}/mail/send", [authorization, (b"content-type", b"application/json")])
     await app(scope, receive, send)
     assert answered == []
     sent = await client.get(f"{V1}/mail/folders/Sent", headers=alice.headers)
