@@ -67,10 +67,6 @@ def tls_context(endpoint: SmtpEndpoint) -> ssl.SSLContext:
     return context
 
 
-def _reply(code: int, message: str) -> str:
-    return f"{code} {message}".strip()
-
-
 def _all(
     recipients: list[str], code: int | None, reply: str, *, soft: bool = False
 ) -> list[RecipientResult]:
