@@ -406,12 +406,15 @@ async def count_sends(conn: AsyncConnection, grants: Sequence[SendGrant]) -> Non
 async def send_budget(ctx: AppContext, agent: AgentRecord) -> Budget:
     """What the agent may still send, per route and window, without counting anything."""
     now = datetime.now(tz=UTC)
+    known: Known = {}  # each configuration's limits, read once for both questions
     async with ctx.db.read() as conn:
         policy, routes = await routes_for(ctx, conn, agent)
         budgets = []
         for route in routes:
-            active = await _active(conn, agent, route)
-            windows = await route_usage(conn, agent, route, now) if route.can_send else []
+            active = await _active(conn, agent, route, known)
+            windows = (
+                await route_usage(conn, agent, route, now, known=known) if route.can_send else []
+            )
             budgets.append(RouteBudget(route, active, windows))
     return Budget(policy=policy, can_send=any(r.can_send for r in routes), routes=budgets)
 
