@@ -4,6 +4,7 @@ recipient, connections reused, failures reported per recipient, TLS verified by 
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 from pathlib import Path
 
@@ -201,3 +202,45 @@ async def test_a_changed_configuration_closes_the_old_connections(sink: SmtpSink
     finally:
         await transport.close()
     assert sink.connections == 2
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+async def test_auth_login_when_it_is_all_the_server_offers(relay: FakeRelay) -> None:
+    """AUTH LOGIN (RFC 4954 style): username and password each answer a 334 challenge."""
+    relay.script.add("EHLO", "250-fake.relay\r\n250 AUTH LOGIN")
+    relay.script.add("AUTH", "334 VXNlcm5hbWU6")
+    relay.script.add(_b64("agent-user").upper(), "334 UGFzc3dvcmQ6")
+    relay.script.add(_b64("s3cret pass").upper(), "235 2.7.0 Authentication successful")
+    transport = SmtpTransport()
+    try:
+        target = endpoint(relay.port, username="agent-user", password="s3cret pass")
+        results = await transport.send(target, envelope("a@x.org"))
+    finally:
+        await transport.close()
+    assert [(r.ok, r.code) for r in results] == [(True, 250)]
+    assert relay.commands[1:4] == ["AUTH LOGIN", _b64("agent-user"), _b64("s3cret pass")]
+
+
+async def test_refused_credentials_are_a_soft_failure_without_the_password(
+    relay: FakeRelay,
+) -> None:
+    """535 to AUTH: the owner can fix it, so it is retried (soft), and the reply never
+    carries what was sent."""
+    relay.script.add("EHLO", "250-fake.relay\r\n250 AUTH PLAIN LOGIN")
+    relay.script.add("AUTH", "535 5.7.8 Username and Password not accepted")
+    transport = SmtpTransport()
+    try:
+        target = endpoint(relay.port, username="agent-user", password="s3cret pass")
+        results = await transport.send(target, envelope("a@x.org", "b@x.org"))
+    finally:
+        await transport.close()
+    assert [(r.ok, r.code, r.soft) for r in results] == [(False, 535, True)] * 2
+    assert results[0].reply.startswith("authentication failed: 535 5.7.8")
+    assert "s3cret" not in results[0].reply and _b64("\0agent-user\0s3cret pass") not in str(
+        results
+    )
+    assert relay.commands[1] == "AUTH PLAIN " + _b64("\0agent-user\0s3cret pass")
+    assert relay.messages == []
