@@ -176,3 +176,26 @@ async def test_an_endless_reply_line_is_a_failure_not_a_crash(piped: FakeRelay) 
     assert [(r.ok, r.code) for r in results] == [(False, None)]
     assert "too long" in results[0].reply
     assert piped.messages == []
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_a_kept_connection_the_server_is_closing_is_replaced(pipelining: bool) -> None:
+    """421 to MAIL on a kept connection (Postfix's answer on a connection idle too long, and
+    what it says unasked before it hangs up): nothing was taken, so a new connection carries
+    the message at once instead of a deferral."""
+    relay = await FakeRelay(pipelining=pipelining).start()
+    transport = SmtpTransport(connections_per_endpoint=1)
+    try:
+        await _send(relay, "a@x.org", transport=transport)
+        relay.script.add("MAIL", "421 4.4.2 fake.relay Error: timeout exceeded")
+        results = await _send(relay, "b@x.org", transport=transport)
+        relay.script.add("MAIL", "421 4.3.2 shutting down")
+        fresh = await _send(relay, "c@x.org")  # on a new connection: the 421 is the answer
+    finally:
+        await transport.close()
+        await relay.close()
+    assert [(r.ok, r.code) for r in results] == [(True, 250)]
+    assert [(r.ok, r.code) for r in fresh] == [(False, 421)]
+    assert "shutting down" in fresh[0].reply
+    assert relay.connections == 3
+    assert [m.recipients for m in relay.messages] == [["a@x.org"], ["b@x.org"]]

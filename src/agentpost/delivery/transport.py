@@ -29,6 +29,7 @@ from agentpost.delivery.smtp_client import (
     Disconnected,
     NotStarted,
     Outcome,
+    Reply,
     ReplyError,
     SmtpClient,
 )
@@ -154,6 +155,13 @@ class EndpointPool:
     ) -> list[RecipientResult]:
         try:
             return await _transaction(client, envelope)
+        except _Closing as exc:
+            # 421 to MAIL: the server is closing this connection (Postfix says so to a
+            # connection idle too long), and took nothing. A kept one is replaced at once.
+            if reused:
+                raise _Stale from exc
+            client.close()
+            return _all(envelope.recipients, exc.reply.code, str(exc.reply))
         except NotStarted as exc:
             if reused:  # nothing was taken yet: safe to try once more on a new connection
                 raise _Stale from exc
@@ -171,6 +179,14 @@ class EndpointPool:
 
 class _Stale(Exception):
     """A kept-open connection turned out to be closed before the transaction began."""
+
+
+class _Closing(Exception):
+    """The server answered MAIL FROM with 421: it is closing the connection."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(str(reply))
+        self.reply = reply
 
 
 def _mail_options(client: SmtpClient, envelope: Envelope) -> list[str]:
@@ -192,6 +208,8 @@ async def _transaction(client: SmtpClient, envelope: Envelope) -> list[Recipient
         envelope.raw,
         " ".join(options).encode("ascii"),
     )
+    if outcome.mail.code == 421:
+        raise _Closing(outcome.mail)
     return await _judged(client, envelope.recipients, outcome)
 
 
