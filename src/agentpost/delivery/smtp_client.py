@@ -55,8 +55,14 @@ class Disconnected(ConnectionError):
 
 
 class NotStarted(ConnectionError):
-    """The connection failed before the server answered MAIL FROM: nothing of the
-    transaction was taken, so it can be tried again on another connection."""
+    """Nothing of the transaction was taken, so it can be tried again on another connection:
+    the connection failed before the server answered MAIL FROM, or the server answered it
+    with 421, closing the connection (``reply``; Postfix says so to a connection idle too
+    long, and unasked before it hangs up)."""
+
+    def __init__(self, reason: str, reply: Reply | None = None) -> None:
+        super().__init__(reason)
+        self.reply = reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +164,9 @@ class SmtpClient:
             first = await self._reply()
         except (Disconnected, OSError, TimeoutError) as exc:
             raise NotStarted(str(exc)) from exc
+        if first.code == 421:
+            self.close()
+            raise NotStarted(str(first), reply=first)
         if pipelined:
             try:
                 replies = [await self._reply() for _ in rcpts]

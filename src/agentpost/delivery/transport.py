@@ -29,7 +29,6 @@ from agentpost.delivery.smtp_client import (
     Disconnected,
     NotStarted,
     Outcome,
-    Reply,
     ReplyError,
     SmtpClient,
 )
@@ -155,16 +154,11 @@ class EndpointPool:
     ) -> list[RecipientResult]:
         try:
             return await _transaction(client, envelope)
-        except _Closing as exc:
-            # 421 to MAIL: the server is closing this connection (Postfix says so to a
-            # connection idle too long), and took nothing. A kept one is replaced at once.
-            if reused:
-                raise _Stale from exc
-            client.close()
-            return _all(envelope.recipients, exc.reply.code, str(exc.reply))
         except NotStarted as exc:
             if reused:  # nothing was taken yet: safe to try once more on a new connection
                 raise _Stale from exc
+            if exc.reply is not None:  # a new connection refused with 421: that is the answer
+                raise _Failed(exc.reply.code, str(exc.reply)) from exc
             raise _Failed(None, f"connection lost: {_describe(exc.__cause__ or exc)}") from exc
         except NETWORK_ERRORS as exc:
             raise _Failed(None, f"connection lost: {_describe(exc)}") from exc
@@ -179,14 +173,6 @@ class EndpointPool:
 
 class _Stale(Exception):
     """A kept-open connection turned out to be closed before the transaction began."""
-
-
-class _Closing(Exception):
-    """The server answered MAIL FROM with 421: it is closing the connection."""
-
-    def __init__(self, reply: Reply) -> None:
-        super().__init__(str(reply))
-        self.reply = reply
 
 
 def _mail_options(client: SmtpClient, envelope: Envelope) -> list[str]:
@@ -208,8 +194,6 @@ async def _transaction(client: SmtpClient, envelope: Envelope) -> list[Recipient
         envelope.raw,
         " ".join(options).encode("ascii"),
     )
-    if outcome.mail.code == 421:
-        raise _Closing(outcome.mail)
     return await _judged(client, envelope.recipients, outcome)
 
 
