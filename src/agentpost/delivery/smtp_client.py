@@ -37,6 +37,11 @@ class Reply:
     def __str__(self) -> str:
         return f"{self.code} {self.text}".strip()
 
+    @property
+    def took_recipient(self) -> bool:
+        """As a reply to RCPT: the recipient was taken (250, or 251 "will forward")."""
+        return self.code in (250, 251)
+
 
 class ReplyError(Exception):
     """The server answered with a code the step does not accept."""
@@ -180,12 +185,12 @@ class SmtpClient:
             if first.code != 250:
                 return Outcome(first, [], None)
             replies = [await self.command(line) for line in rcpts]
-            if not any(r.code in (250, 251) for r in replies):
+            if not any(r.took_recipient for r in replies):
                 return Outcome(first, replies, None)
             data = await self.command(b"DATA")
         if data.code != 354:
             return Outcome(first, replies, data)
-        if first.code != 250 or not any(r.code in (250, 251) for r in replies):
+        if first.code != 250 or not any(r.took_recipient for r in replies):
             # A server that should have refused DATA: end the empty message at once.
             self._writer.write(b".\r\n")
             await self._reply()

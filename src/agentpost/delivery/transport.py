@@ -207,7 +207,7 @@ async def _judged(
     results: dict[str, RecipientResult] = {}
     accepted: list[str] = []
     for rcpt, reply in zip(recipients, outcome.rcpts, strict=True):
-        if reply.code in (250, 251):
+        if reply.took_recipient:
             accepted.append(rcpt)
         else:
             results[rcpt] = RecipientResult(rcpt, False, reply.code, str(reply))
